@@ -1,0 +1,7 @@
+"""rewardkit: reinforcement learning of language models where the reward is the product."""
+
+from rewardkit.registry import ADVANTAGES, LOSSES, REWARDS, TASKS, Registry
+from rewardkit.types import Completion, Group, Problem
+
+__version__ = "0.1.0"
+__all__ = ["ADVANTAGES", "LOSSES", "REWARDS", "TASKS", "Completion", "Group", "Problem", "Registry"]

@@ -1,0 +1,7 @@
+"""Rewards: pure functions over one group. Importing this package registers every built-in one."""
+
+from rewardkit.rewards import correctness, format  # noqa: F401  (registration)
+from rewardkit.rewards.base import RewardContext, stateful
+from rewardkit.rewards.combine import RewardScorer, RewardSpec, parse_spec, total_reward
+
+__all__ = ["RewardContext", "RewardScorer", "RewardSpec", "parse_spec", "stateful", "total_reward"]

@@ -1,0 +1,150 @@
+"""Composition: several rewards over a batch of groups, a NaN-aware weighted total, carried state.
+
+    scorer = RewardScorer([RewardSpec("accuracy"), RewardSpec("kimi_length", weight=0.4)])
+    scores = scorer.score(groups, step=0)    # list of (G, K) arrays, one per group
+    totals = [total_reward(s, scorer.weights) for s in scores]
+    scorer.end_step(groups, step=0)          # stateful rewards learn from this step
+
+Per-reward columns are kept so the trainer and `score` can log each one by name.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from rewardkit.errors import UserError
+from rewardkit.registry import REWARDS, UnknownName
+from rewardkit.rewards.base import RewardContext
+from rewardkit.types import Group
+
+
+@dataclass(frozen=True)
+class RewardSpec:
+    """A configured reward: registered name (or dotted path), weight in the total, parameters."""
+
+    name: str
+    weight: float = 1.0
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+def parse_spec(text: str) -> RewardSpec:
+    """`NAME` or `NAME:key=value,key=value`; values are JSON scalars, `weight` is the weight.
+
+    >>> parse_spec("dapo_overlong:buffer=256,weight=0.5")
+    RewardSpec(name='dapo_overlong', weight=0.5, params={'buffer': 256})
+    """
+    name, _, rest = text.partition(":")
+    params: dict[str, Any] = {}
+    for item in filter(None, rest.split(",")):
+        key, eq, raw = item.partition("=")
+        if not eq or not key.strip():
+            raise UserError(f"bad reward spec {text!r}: expected key=value, got {item!r}")
+        params[key.strip()] = _json_scalar(raw.strip())
+    weight = params.pop("weight", 1.0)
+    if not isinstance(weight, (int, float)) or isinstance(weight, bool):
+        raise UserError(f"bad reward spec {text!r}: weight must be a number, got {weight!r}")
+    return RewardSpec(name.strip(), float(weight), params)
+
+
+def _json_scalar(raw: str) -> Any:
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        return raw  # a bare word such as mode=linear
+
+
+def bind_reward(spec: RewardSpec) -> Callable[..., list[float]]:
+    """Look the reward up and check its parameters now, not at the first scored group."""
+    try:
+        fn = REWARDS.get(spec.name)
+    except UnknownName as e:
+        raise UserError(str(e)) from None
+    try:
+        inspect.signature(fn).bind(None, **spec.params)
+    except TypeError as e:
+        accepted = [
+            p.name
+            for p in list(inspect.signature(fn).parameters.values())[1:]
+            if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name != "ctx"
+        ]
+        raise UserError(
+            f"reward {spec.name!r}: {e}; its parameters are: {', '.join(accepted) or 'none'}"
+        ) from None
+    return fn
+
+
+def total_reward(scores: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Weighted sum over rewards that skips NaN, (..., K) -> (...). All-NaN rows stay NaN.
+
+    >>> total_reward(np.array([[1.0, 0.5], [np.nan, -1.0], [np.nan, np.nan]]), np.array([1.0, 0.4]))
+    array([ 1.2, -0.4,  nan])
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    total = np.nansum(scores * weights, axis=-1)
+    return np.where(np.isnan(scores).all(axis=-1), np.nan, total)
+
+
+class RewardScorer:
+    """Scores batches with a fixed list of rewards and carries the state of those with memory."""
+
+    def __init__(self, specs: Sequence[RewardSpec]) -> None:
+        if not specs:
+            raise UserError("no reward given (e.g. --reward accuracy)")
+        self.specs = list(specs)
+        self.fns = [bind_reward(s) for s in self.specs]
+        self.labels = _unique_labels([s.name for s in self.specs])
+        self.weights = np.array([s.weight for s in self.specs], dtype=np.float64)
+        self.state: dict[str, dict] = {}
+
+    def score(self, groups: Sequence[Group], *, step: int) -> list[np.ndarray]:
+        """One (G, K) array per group: column k is reward k, NaN where it does not apply."""
+        batch = tuple(groups)
+        ctxs = [RewardContext(step, batch, self.state.get(lab, {})) for lab in self.labels]
+        out = []
+        for group in batch:
+            cols = []
+            for spec, fn, ctx in zip(self.specs, self.fns, ctxs):
+                values = fn(group, **spec.params, ctx=ctx)
+                if len(values) != len(group):
+                    raise RuntimeError(f"reward {spec.name!r} returned {len(values)} values "
+                                       f"for a group of {len(group)}")
+                cols.append(values)
+            out.append(np.asarray(cols, dtype=np.float64).reshape(len(cols), len(group)).T)
+        return out
+
+    def end_step(self, groups: Sequence[Group], *, step: int) -> None:
+        """Let stateful rewards learn from this step's scored batch (after, never during)."""
+        for spec, fn, label in zip(self.specs, self.fns, self.labels):
+            update = getattr(fn, "update_state", None)
+            if update is not None:
+                self.state[label] = update(
+                    self.state.get(label, {}), tuple(groups), step=step, **spec.params
+                )
+
+    def state_dict(self) -> dict[str, dict]:
+        return json.loads(json.dumps(self.state))  # a deep copy that proves it is plain JSON
+
+    def load_state_dict(self, state: Mapping[str, dict]) -> None:
+        self.state = json.loads(json.dumps(dict(state)))
+
+
+def _unique_labels(names: Sequence[str]) -> list[str]:
+    """Column names: the reward name, with #2, #3... when a reward is configured twice."""
+    seen: dict[str, int] = {}
+    labels = []
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        labels.append(name if seen[name] == 1 else f"{name}#{seen[name]}")
+    return labels
+
+
+def nan_to_none(x: float) -> float | None:
+    """JSON has no NaN: rewards that do not apply are written as null."""
+    return None if math.isnan(x) else float(x)
