@@ -74,6 +74,9 @@ class OptimConfig:
     """completions per forward/backward; gradients are accumulated over the step's batch"""
     epochs: int = 1
     """update passes over each step's batch (>1 makes the clip ratio matter)"""
+    updates_per_epoch: int = 1
+    """optimizer steps per epoch: the batch is split into this many parts (PPO-style
+    mini-batches; >1 also makes the clip ratio matter)"""
     max_grad_norm: float = 1.0
     weight_decay: float = 0.0
     warmup_steps: int = 0
@@ -132,7 +135,7 @@ class TrainConfig:
 
 
 def load_config(path: str | Path | None, overrides: list[str] = (), cls: type = TrainConfig):
-    """Read YAML (or start from defaults when `path` is None), apply `key=value` overrides, validate."""
+    """Read YAML (or defaults when `path` is None), apply `key=value` overrides, validate."""
     data: dict[str, Any] = {}
     lines: dict[str, int] = {}
     where = str(path) if path is not None else "--set"
@@ -153,7 +156,14 @@ def load_config(path: str | Path | None, overrides: list[str] = (), cls: type = 
     for item in overrides:
         _apply_override(data, item)
         lines.pop(item.partition("=")[0].strip(), None)
-    return from_dict(cls, data, where=where, lines=lines)
+    cfg = from_dict(cls, data, where=where, lines=lines)
+    if isinstance(cfg, TrainConfig):
+        try:
+            validate_train_config(cfg)
+        except ConfigError as e:
+            line = lines.get(e.key) or lines.get(e.key.rsplit(".", 1)[0])
+            raise UserError(f"{e.key}: {e}", where=f"{where}:{line}" if line else where) from None
+    return cfg
 
 
 def _apply_override(data: dict, item: str) -> None:
@@ -256,3 +266,86 @@ def to_dict(cfg: Any) -> dict[str, Any]:
 def dump_config(cfg: Any) -> str:
     """The resolved config as YAML (saved with every run and checkpoint)."""
     return yaml.safe_dump(json.loads(json.dumps(to_dict(cfg))), sort_keys=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation: names resolve and parameters bind now, not at step 300
+
+
+class ConfigError(ValueError):
+    """A bad value; `key` is the dotted key it belongs to (load_config adds file and line)."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+_CHOICES = {
+    "device": ("auto", "cpu", "cuda"),
+    "dtype": ("auto", "float32", "bfloat16", "float16"),
+    "loss.aggregation": ("token_mean", "seq_mean", "constant"),
+    "loss.kl_estimator": ("k1", "k2", "k3"),
+    "optim.schedule": ("constant", "cosine", "linear"),
+}
+_AT_LEAST = {
+    "steps": 0, "prompts_per_step": 1, "sampling.group_size": 1, "sampling.max_new_tokens": 1,
+    "sampling.temperature": 0.0, "optim.lr": 0.0, "optim.minibatch_size": 1, "optim.epochs": 1,
+    "optim.updates_per_epoch": 1, "optim.warmup_steps": 0, "filters.max_refill_rounds": 0,
+    "checkpoint.every": 0, "checkpoint.keep": 1, "lora_rank": 0, "loss.kl_coef": 0.0,
+    "eval_every": 0,
+}
+
+
+def _get(cfg: Any, key: str) -> Any:
+    for part in key.split("."):
+        cfg = getattr(cfg, part)
+    return cfg
+
+
+def validate_train_config(cfg: TrainConfig) -> None:
+    """Raise ConfigError for the first bad value: ranges, choices, unknown names, bad params."""
+    import inspect
+
+    for key, choices in _CHOICES.items():
+        if _get(cfg, key) not in choices:
+            raise ConfigError(key, f"expected one of {', '.join(choices)}, got {_get(cfg, key)!r}")
+    for key, low in _AT_LEAST.items():
+        if _get(cfg, key) < low:
+            raise ConfigError(key, f"must be >= {low}, got {_get(cfg, key)!r}")
+    if not cfg.model:
+        raise ConfigError("model", "no model given (a local HF directory or hub id)")
+
+    from rewardkit import rewards as _rewards  # noqa: F401  (registers the built-in rewards)
+    from rewardkit import tasks as _tasks  # noqa: F401
+    from rewardkit.registry import ADVANTAGES, LOSSES, TASKS, UnknownName
+    from rewardkit.rewards.combine import RewardSpec, bind_reward
+
+    try:
+        TASKS.get(cfg.task)
+    except UnknownName as e:
+        raise ConfigError("task", str(e)) from None
+    if not cfg.rewards:
+        raise ConfigError("rewards", "at least one reward is needed")
+    for i, r in enumerate(cfg.rewards):
+        try:
+            bind_reward(RewardSpec(r.name, r.weight, r.params))
+        except UserError as e:
+            raise ConfigError(f"rewards[{i}]", e.message) from None
+
+    import rewardkit.advantages  # noqa: F401  (registers estimators)
+    import rewardkit.losses as losses
+
+    def check(key: str, registry: Any, name: str, n_positional: int, params: dict) -> None:
+        try:
+            fn = registry.get(name)
+        except UnknownName as e:
+            raise ConfigError(f"{key}.name", str(e)) from None
+        try:
+            inspect.signature(fn).bind_partial(*[None] * n_positional, **params)
+        except TypeError as e:
+            raise ConfigError(f"{key}.params", f"{name}: {e}") from None
+
+    check("advantage", ADVANTAGES, cfg.advantage.name, 1, cfg.advantage.params)
+    check("loss", LOSSES, cfg.loss.name, 4, cfg.loss.params)
+    if not hasattr(losses, f"kl_{cfg.loss.kl_estimator}"):
+        raise ConfigError("loss.kl_estimator", f"losses.kl_{cfg.loss.kl_estimator} is missing")

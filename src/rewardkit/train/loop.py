@@ -1,0 +1,300 @@
+"""GRPO-family reinforcement learning on one machine, as one readable loop.
+
+    rewardkit train configs/grpo.yaml --out runs/grpo          # or: train(cfg, "runs/grpo")
+
+One step:
+  1. take P prompts and sample G completions each; the sampler's seed comes from (seed, step,
+     round, rank), so a resumed run samples exactly what the uninterrupted run would have
+  2. verify each completion once (task.verify), score it with every configured reward ->
+     a (G, K) array per group, and a NaN-aware weighted total per completion
+  3. filters: dynamic sampling drops groups whose totals are all equal and refills the batch
+     from new prompts (DAPO, DLER); overlong filtering gives truncated completions zero weight
+  4. advantages (P, G) over the whole batch (KL may first be taken out of the reward)
+  5. PPO-style update: `epochs` x `updates_per_epoch` optimizer steps, each accumulating
+     gradients over minibatches; per-token loss (clip / gspo / cispo / ...), aggregation, KL to a
+     reference and entropy bonus, grad clipping, AdamW with warm-up and decay
+  6. stateful rewards learn from the step's batch (RewardScorer.end_step); metrics; checkpoint
+
+With epochs = updates_per_epoch = 1 the update is on-policy: old log-probs equal the current ones,
+so `old_logp = logp.detach()` is exact and saves a forward pass.
+
+Distributed (`accelerate launch --num_processes N -m rewardkit train ...`): groups stay whole
+inside one process. Each rank samples and scores its share of the prompts, advantages are computed
+over the gathered batch (so batch-whitening estimators see all of it), gradients are summed across
+ranks after each rank's accumulation (each loss is pre-scaled by its share of the global batch),
+and every rank takes the same optimizer step. Metrics and reward state use the gathered groups.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from rewardkit.advantages import compute_advantages
+from rewardkit.config import TrainConfig
+from rewardkit.rewards.combine import total_reward
+from rewardkit.sampling.base import Sampler, SamplingParams
+from rewardkit.train import filters
+from rewardkit.train.data import seed_for
+from rewardkit.train.metrics import rollout_metrics, sample_rows
+from rewardkit.train.policy import (
+    Row,
+    collate,
+    completion_ids,
+    encode_prompt,
+    reference_context,
+    token_logprobs,
+)
+from rewardkit.train.run import Run, TrainingError
+from rewardkit.types import Group
+
+MAX_NONFINITE_IN_A_ROW = 3
+"""consecutive optimizer steps with a NaN/inf loss or gradient before training stops"""
+
+
+@dataclass
+class Batch:
+    """Verified, scored groups of one rank, with the prompt texts the sampler saw."""
+
+    groups: list[Group] = field(default_factory=list)
+    scores: list[np.ndarray] = field(default_factory=list)  # one (G, K) array per group
+    prompts: list[str] = field(default_factory=list)
+
+    def add(self, other: Batch, keep: np.ndarray | list[int]) -> None:
+        idx = np.flatnonzero(keep) if np.asarray(keep).dtype == bool else keep
+        for i in idx:
+            self.groups.append(other.groups[i])
+            self.scores.append(other.scores[i])
+            self.prompts.append(other.prompts[i])
+
+
+def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False,
+          sampler: Sampler | None = None, stop_after: int | None = None) -> list[dict[str, Any]]:
+    """Run (or resume) training into `out`; returns this process's metric rows."""
+    run = Run(cfg, Path(out), resume=resume, sampler=sampler)
+    rows = []
+    try:
+        for step in range(run.start_step + 1, cfg.steps + 1):
+            t0 = time.perf_counter()
+            kept, seen, timing = collect(run, step)                     # 1-3
+            t1 = time.perf_counter()
+            rows_local = prepare_rows(run, kept, step)                  # 4
+            update = policy_update(run, rows_local, step)               # 5
+            t2 = time.perf_counter()
+            everything = run.gather(list(zip(seen.groups, seen.scores, seen.prompts)))
+            groups, scores, prompts = ([list(x) for x in zip(*everything)] if everything
+                                       else ([], [], []))
+            run.scorer.end_step(groups, step=step)                      # 6
+            row = {"step": step, **update,
+                   **rollout_metrics(groups, scores, run.scorer.labels, run.scorer.weights),
+                   "kept_groups": run.sum(len(kept.groups)), "sampled_groups": len(groups),
+                   "refill_rounds": timing["rounds"] - 1}
+            if cfg.eval_every and step % cfg.eval_every == 0:
+                row |= evaluate(run, step)
+            row |= {"time/step_s": time.perf_counter() - t0, "time/generate_s": timing["generate"],
+                    "time/score_s": timing["score"], "time/update_s": t2 - t1}
+            warn_if_unhealthy(run, step, row)
+            run.log.step(row, sample_rows(step, groups, scores, run.scorer.labels,
+                                          run.scorer.weights, prompts))
+            rows.append(row)
+            if step == cfg.steps or (cfg.checkpoint.every and step % cfg.checkpoint.every == 0):
+                run.save(step)
+            if stop_after is not None and step >= stop_after:
+                break
+    finally:
+        run.log.close()
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# 1-3: sample, verify, score, filter
+
+
+def collect(run: Run, step: int) -> tuple[Batch, Batch, dict[str, float]]:
+    """This rank's kept groups, every group it sampled, and timings. Refills when filtering."""
+    cfg = run.cfg
+    want = cfg.prompts_per_step // run.world + (run.rank < cfg.prompts_per_step % run.world)
+    rounds = 1 + (cfg.filters.max_refill_rounds if cfg.filters.dynamic_sampling else 0)
+    kept, seen = Batch(), Batch()
+    timing = {"generate": 0.0, "score": 0.0, "rounds": 0}
+    for rnd in range(rounds):
+        need = [int(n) for n in run.all_gather(want - len(kept.groups))]  # per rank
+        if sum(need) == 0:
+            break
+        # Every rank advances the same shared cursor and takes its own slice of it.
+        problems = run.data.take(sum(need))[sum(need[: run.rank]):][: need[run.rank]]
+        prompts = [run.task.prompt(p) for p in problems]
+        t = time.perf_counter()
+        params = SamplingParams(
+            n=cfg.sampling.group_size, max_new_tokens=cfg.sampling.max_new_tokens,
+            temperature=cfg.sampling.temperature, top_p=cfg.sampling.top_p,
+            seed=seed_for(cfg.seed, step, rnd, run.rank))
+        completions = run.sampler.sample(prompts, params) if prompts else []
+        t2 = time.perf_counter()
+        groups = [run.task.verify(Group(p, cs, cfg.sampling.max_new_tokens))
+                  for p, cs in zip(problems, completions)]
+        fresh = Batch(groups, run.scorer.score(groups, step=step) if groups else [], prompts)
+        timing["generate"] += t2 - t
+        timing["score"] += time.perf_counter() - t2
+        timing["rounds"] += 1
+        seen.add(fresh, list(range(len(groups))))
+        totals = [total_reward(s, run.scorer.weights) for s in fresh.scores]
+        keep = (filters.informative_groups(totals) if cfg.filters.dynamic_sampling
+                else np.ones(len(totals), dtype=bool))
+        kept.add(fresh, keep)
+    final = filters.keep_first([total_reward(s, run.scorer.weights) for s in kept.scores],
+                               target=want)
+    out = Batch()
+    out.add(kept, final)
+    return out, seen, timing
+
+
+# ---------------------------------------------------------------------------------------------
+# 4: rows with old/reference log-probs and advantages
+
+
+def prepare_rows(run: Run, kept: Batch, step: int) -> list[Row]:
+    cfg, tok = run.cfg, run.tokenizer
+    rows = []
+    for group, prompt in zip(kept.groups, kept.prompts):
+        p_ids = encode_prompt(tok, prompt)
+        for c in group.completions:
+            weight = 0.0 if cfg.filters.overlong_mask and c.truncated else 1.0
+            rows.append(Row(p_ids, completion_ids(tok, c), weight=weight))
+    # Old log-probs are only needed when the policy moves between optimizer steps of one batch.
+    if run.off_policy or (cfg.loss.kl_coef > 0 and cfg.loss.kl_in_reward):
+        run.fill_logprobs(rows, "old_logp", run.model)
+    if cfg.loss.kl_coef > 0:
+        model, context = reference_context(run.model, run.ref)
+        with context:
+            run.fill_logprobs(rows, "ref_logp", model)
+
+    G = cfg.sampling.group_size
+    totals = np.array([total_reward(s, run.scorer.weights) for s in kept.scores]).reshape(-1, G)
+    lengths = np.array([g.lengths for g in kept.groups], dtype=np.float64).reshape(-1, G)
+    if cfg.loss.kl_coef > 0 and cfg.loss.kl_in_reward:  # sequence KL, subtracted from the reward
+        kl = np.array([float(run.kl_fn(r.old_logp, r.ref_logp).sum()) for r in rows])
+        totals = totals - cfg.loss.kl_coef * kl.reshape(-1, G)
+    # Advantages over the whole (gathered) batch, then this rank's rows.
+    parts = run.gather([(totals, lengths)])
+    all_totals = np.concatenate([t for t, _ in parts]) if parts else totals
+    all_lengths = np.concatenate([n for _, n in parts]) if parts else lengths
+    adv = compute_advantages(cfg.advantage.name, all_totals, lengths=all_lengths,
+                             max_new_tokens=cfg.sampling.max_new_tokens,
+                             params=cfg.advantage.params)  # (P_all, G)
+    offset = sum(len(t) for t, _ in parts[: run.rank]) if parts else 0
+    for row, a in zip(rows, np.asarray(adv)[offset: offset + len(totals)].ravel()):
+        row.advantage = float(a)
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# 5: the update
+
+
+def policy_update(run: Run, rows: list[Row], step: int) -> dict[str, float]:
+    cfg = run.cfg
+    stats: dict[str, float] = defaultdict(float)
+    n_updates = cfg.optim.epochs * cfg.optim.updates_per_epoch
+    for epoch in range(cfg.optim.epochs):
+        rng = np.random.default_rng(seed_for(cfg.seed, step, epoch, run.rank))
+        order = rng.permutation(len(rows))
+        for part in np.array_split(order, cfg.optim.updates_per_epoch):
+            part_rows = [rows[i] for i in part]
+            # Each minibatch loss is scaled by its share of the global part, so the gradients
+            # summed over minibatches and ranks equal those of one big batch.
+            n_rows = run.sum(len(part_rows))
+            n_tokens = run.sum(sum(len(r.completion_ids) * r.weight for r in part_rows))
+            finite = True
+            for i in range(0, len(part_rows), cfg.optim.minibatch_size):
+                mb = collate(part_rows[i: i + cfg.optim.minibatch_size],
+                             pad_id=run.tokenizer.pad_token_id, device=run.device)
+                share = (float(mb.mask.sum()) / max(n_tokens, 1e-9)
+                         if cfg.loss.aggregation == "token_mean" else len(mb.mask) / n_rows)
+                loss, mb_stats = minibatch_loss(run, mb)
+                if not torch.isfinite(loss):
+                    finite = False
+                    continue
+                (loss * share).backward()
+                stats["loss"] += float(loss.detach()) * share / n_updates
+                for k, v in mb_stats.items():
+                    stats[k] += v * share / n_updates
+            grad_norm = optimizer_step(run, finite)
+            stats["grad_norm"] += grad_norm / n_updates
+    out = {k: run.sum(v) if k != "grad_norm" else v for k, v in stats.items()}
+    return out | {"lr": run.scheduler.get_last_lr()[0],
+                  "nonfinite_skipped": run.counters["nonfinite_skipped"]}
+
+
+def minibatch_loss(run: Run, mb: Any) -> tuple[torch.Tensor, dict[str, float]]:
+    """Aggregated loss of one minibatch (before scaling by its share) and its statistics."""
+    cfg = run.cfg
+    logp, entropy = token_logprobs(run.model, mb, temperature=cfg.sampling.temperature,
+                                   entropy=True)  # (B, T) each
+    old_logp = mb.old_logp if run.off_policy else logp.detach()  # on-policy: exact, no extra pass
+    adv = mb.advantages[:, None].expand_as(logp)  # (B, T): a sequence's advantage on its tokens
+    loss_tok, stats = run.loss_fn(logp, old_logp, adv, mb.mask, **run.loss_kwargs)  # (B, T)
+    stats = {f"loss/{k}": float(v) for k, v in stats.items()}
+    if cfg.loss.kl_coef > 0 and not cfg.loss.kl_in_reward:
+        kl = run.kl_fn(logp, mb.ref_logp)
+        loss_tok = loss_tok + cfg.loss.kl_coef * kl
+        stats["kl"] = float(run.aggregate(kl.detach(), mb.mask, "token_mean"))
+    if cfg.loss.entropy_coef > 0:
+        loss_tok = loss_tok - cfg.loss.entropy_coef * entropy
+    stats["entropy"] = float(run.aggregate(entropy.detach(), mb.mask, "token_mean"))
+    stats["advantage/abs_mean"] = float(mb.advantages.abs().mean())
+    loss = run.aggregate(loss_tok, mb.mask, cfg.loss.aggregation,
+                         max_tokens=cfg.sampling.max_new_tokens)
+    return loss, stats
+
+
+def optimizer_step(run: Run, finite: bool) -> float:
+    """Sum gradients across ranks, clip, step; skip (and count) a non-finite step."""
+    run.all_reduce_grads()
+    grad_norm = float(torch.nn.utils.clip_grad_norm_(run.params, run.cfg.optim.max_grad_norm))
+    finite = run.sum(float(not finite)) == 0 and math.isfinite(grad_norm)
+    if finite:
+        run.optimizer.step()
+        run.counters["nonfinite_in_a_row"] = 0
+    else:  # the bad gradients never reach the weights
+        run.counters["nonfinite_skipped"] += 1
+        run.counters["nonfinite_in_a_row"] += 1
+        if run.counters["nonfinite_in_a_row"] >= MAX_NONFINITE_IN_A_ROW:
+            raise TrainingError(
+                f"{MAX_NONFINITE_IN_A_ROW} optimizer steps in a row had a NaN/inf loss or gradient;"
+                " try a lower optim.lr, a smaller optim.max_grad_norm, or dtype: float32")
+    run.scheduler.step()
+    run.optimizer.zero_grad(set_to_none=True)
+    return grad_norm if math.isfinite(grad_norm) else math.nan
+
+
+def evaluate(run: Run, step: int) -> dict[str, float]:
+    """Greedy accuracy and length on held-out problems (generator tasks), rank 0's view."""
+    problems = run.eval_problems()
+    if not problems:
+        return {}
+    prompts = [run.task.prompt(p) for p in problems]
+    params = SamplingParams(n=1, max_new_tokens=run.cfg.sampling.max_new_tokens, temperature=0.0,
+                            seed=seed_for(run.cfg.seed, step, 10**6))
+    groups = [run.task.verify(Group(p, cs, run.cfg.sampling.max_new_tokens))
+              for p, cs in zip(problems, run.sampler.sample(prompts, params))]
+    judged = [c for g in groups for c in g.correct if c is not None]
+    return {"eval/accuracy": float(np.mean(judged)) if judged else math.nan,
+            "eval/length_mean": float(np.mean([n for g in groups for n in g.lengths]))}
+
+
+def warn_if_unhealthy(run: Run, step: int, row: dict[str, Any]) -> None:
+    if row["groups/zero_variance_frac"] > 0.5:
+        run.log.warn("zero_var", step, f"{row['groups/zero_variance_frac']:.0%} of groups have "
+                     "equal rewards (no signal); try filters.dynamic_sampling or larger groups")
+    if row["length/truncated_frac"] > 0.5:
+        run.log.warn("truncated", step, f"{row['length/truncated_frac']:.0%} of completions hit "
+                     "max_new_tokens; consider a larger budget or a length/truncation reward")
+

@@ -1,0 +1,147 @@
+"""Per-step metrics (stable names, ARCHITECTURE section 5) and where they go: metrics.jsonl,
+samples/step-N.jsonl, a rich progress bar, and TensorBoard when it is installed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rewardkit.rewards.combine import nan_to_none, total_reward
+from rewardkit.train.checkpoint import append_jsonl, write_atomic
+from rewardkit.train.filters import zero_variance_fraction
+from rewardkit.types import Group
+
+log = logging.getLogger("rewardkit.train")
+
+SAMPLES_PER_STEP = 4
+
+
+def _mean(values: Sequence[float] | np.ndarray) -> float:
+    arr = np.asarray(values, dtype=np.float64)
+    arr = arr[~np.isnan(arr)]
+    return float(arr.mean()) if arr.size else math.nan
+
+
+def rollout_metrics(groups: Sequence[Group], scores: Sequence[np.ndarray], labels: Sequence[str],
+                    weights: np.ndarray) -> dict[str, float]:
+    """Reward, accuracy and length statistics over every completion sampled this step.
+
+    >>> from rewardkit.testing import make_group
+    >>> g = make_group(lengths=[4, 10], correct=[True, False], max_new_tokens=10)
+    >>> m = rollout_metrics([g], [np.array([[1.0], [0.0]])], ["accuracy"], np.array([1.0]))
+    >>> m["accuracy"], m["length/correct_mean"], m["length/truncated_frac"], m["reward/mean"]
+    (0.5, 4.0, 0.5, 0.5)
+    """
+    totals = [total_reward(s, weights) for s in scores]  # P arrays (G,)
+    flat = np.concatenate(totals) if totals else np.zeros(0)
+    lengths = np.array([n for g in groups for n in g.lengths], dtype=np.float64)
+    correct = [c for g in groups for c in g.correct]
+    ok = np.array([c is True for c in correct])
+    wrong = np.array([c is False for c in correct])
+    judged = [c for c in correct if c is not None]
+    truncated = [c.truncated for g in groups for c in g.completions]
+    out = {"reward/mean": _mean(flat),
+           "reward/std": float(np.nanstd(flat)) if flat.size else math.nan}
+    stacked = np.concatenate(scores) if scores else np.zeros((0, len(labels)))  # (P*G, K)
+    for k, label in enumerate(labels):
+        out[f"reward/{label}/mean"] = _mean(stacked[:, k])
+    out["accuracy"] = float(np.mean(judged)) if judged else math.nan
+    out["unjudged_frac"] = 1.0 - len(judged) / len(correct) if correct else math.nan
+    out["length/mean"] = _mean(lengths)
+    out["length/correct_mean"] = _mean(lengths[ok]) if ok.any() else math.nan
+    out["length/wrong_mean"] = _mean(lengths[wrong]) if wrong.any() else math.nan
+    out["length/truncated_frac"] = float(np.mean(truncated)) if truncated else math.nan
+    out["groups/zero_variance_frac"] = zero_variance_fraction(totals)
+    return out
+
+
+def sample_rows(step: int, groups: Sequence[Group], scores: Sequence[np.ndarray],
+                labels: Sequence[str], weights: np.ndarray, prompts: Sequence[str],
+                n: int = SAMPLES_PER_STEP) -> list[dict[str, Any]]:
+    """The first `n` completions of the step, with their verdicts and rewards, for samples/."""
+    rows = []
+    for group, score, prompt in zip(groups, scores, prompts):
+        totals = total_reward(score, weights)
+        for i, c in enumerate(group.completions):
+            if len(rows) == n:
+                return rows
+            rows.append({
+                "step": step, "id": group.problem.id, "prompt": prompt,
+                "answer": group.problem.answer, "text": c.text, "num_tokens": c.num_tokens,
+                "finish_reason": c.finish_reason, "correct": group.correct[i],
+                "rewards": {lab: nan_to_none(float(v)) for lab, v in zip(labels, score[i])},
+                "reward": nan_to_none(float(totals[i])),
+            })
+    return rows
+
+
+def clean(row: dict[str, Any]) -> dict[str, Any]:
+    """JSON has no NaN: undefined metrics (no correct completion, ...) are written as null."""
+    return {k: nan_to_none(v) if isinstance(v, float) else v for k, v in row.items()}
+
+
+class RunLog:
+    """metrics.jsonl + samples/ + optional TensorBoard + a progress bar (rank 0 only)."""
+
+    def __init__(self, out: Path, *, total_steps: int, start_step: int, enabled: bool) -> None:
+        self.out, self.enabled = Path(out), enabled
+        self.tb = self.progress = None
+        self._last_warned: dict[str, int] = {}
+        if not enabled:
+            return
+        (self.out / "samples").mkdir(parents=True, exist_ok=True)
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.tb = SummaryWriter(str(self.out / "tensorboard"))
+        except ImportError:  # tensorboard is optional
+            pass
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+        self.progress = Progress(
+            TextColumn("step"), MofNCompleteColumn(), BarColumn(),
+            TextColumn("{task.fields[info]}"),
+            console=Console(stderr=True), transient=False,
+        )
+        self.task = self.progress.add_task("train", total=total_steps, completed=start_step,
+                                           info="")
+        self.progress.start()
+
+    def step(self, row: dict[str, Any], samples: list[dict[str, Any]]) -> None:
+        if not self.enabled:
+            return
+        row = clean(row)
+        append_jsonl(self.out / "metrics.jsonl", row)
+        write_atomic(self.out / "samples" / f"step-{row['step']}.jsonl",
+                     "".join(json.dumps(s) + "\n" for s in samples))
+        if self.tb is not None:
+            for k, v in row.items():
+                if isinstance(v, (int, float)) and k != "step":
+                    self.tb.add_scalar(k, v, row["step"])
+
+        def fmt(key: str, spec: str) -> str:
+            return "-" if row.get(key) is None else format(row[key], spec)
+
+        info = (f"reward {fmt('reward/mean', '.3f')}  acc {fmt('accuracy', '.3f')}  "
+                f"len {fmt('length/mean', '.1f')}  {fmt('time/step_s', '.2f')} s/step")
+        self.progress.update(self.task, completed=row["step"], info=info)
+
+    def warn(self, key: str, step: int, message: str, *, every: int = 20) -> None:
+        """A warning at most once per `every` steps for the same condition."""
+        if self.enabled and step - self._last_warned.get(key, -every) >= every:
+            self._last_warned[key] = step
+            log.warning("step %d: %s", step, message)
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+        if self.tb is not None:
+            self.tb.close()

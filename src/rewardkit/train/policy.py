@@ -1,0 +1,162 @@
+"""The policy side of the loop: load the model (optionally with LoRA), the reference for KL, and
+turn sampled groups into padded token tensors with per-token log-probabilities.
+
+Layout of one training row: prompt tokens then completion tokens, right-padded to S. The log-prob
+of completion token j sits at logits position (prompt_len + j - 1); `positions` gathers those into
+a (B, T) grid with T = the longest completion, so every loss works on completion tokens only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from rewardkit.errors import UserError
+
+
+def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
+    if name == "auto":
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
+
+
+def load_policy(path: str, *, device: torch.device, dtype: torch.dtype, lora_rank: int = 0,
+                weights_from: Path | None = None) -> tuple[Any, Any]:
+    """(model, tokenizer). `weights_from` is a checkpoint directory to resume from.
+
+    LoRA (lora_rank > 0) wraps every linear layer through peft with alpha = 2 * rank and no
+    dropout; checkpoints then hold only the adapter, and the base comes from `path` again.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    source = weights_from if weights_from is not None and lora_rank == 0 else path
+    try:
+        model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype)
+        tokenizer = AutoTokenizer.from_pretrained(path)
+    except (OSError, ValueError) as e:
+        raise UserError(f"model: cannot load {str(source)!r}: {e}") from None
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    if lora_rank > 0:
+        from peft import LoraConfig, get_peft_model, set_peft_model_state_dict
+        from safetensors.torch import load_file
+
+        config = LoraConfig(r=lora_rank, lora_alpha=2 * lora_rank, lora_dropout=0.0,
+                            target_modules="all-linear", task_type="CAUSAL_LM")
+        model = get_peft_model(model, config)
+        if weights_from is not None:
+            adapter = load_file(Path(weights_from) / "adapter_model.safetensors")
+            set_peft_model_state_dict(model, adapter)
+    # Dropout off: with it, the on-policy ratio would not be 1 and resume would not be exact.
+    return model.to(device).eval(), tokenizer
+
+
+def load_reference(path: str, policy: Any, *, device: torch.device, dtype: torch.dtype) -> Any:
+    """The frozen reference for KL. With LoRA, the policy with its adapter disabled (no copy)."""
+    if hasattr(policy, "disable_adapter"):
+        return None
+    from transformers import AutoModelForCausalLM
+
+    ref = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(device).eval()
+    ref.requires_grad_(False)
+    return ref
+
+
+def reference_context(policy: Any, ref: Any):
+    """(model to run, context): the reference model, or the LoRA policy with adapters off."""
+    if ref is None:
+        return policy, policy.disable_adapter()
+    return ref, contextlib.nullcontext()
+
+
+@dataclass
+class Row:
+    """One completion ready for the update: token ids, its advantage, and its loss weight."""
+
+    prompt_ids: list[int]
+    completion_ids: list[int]
+    advantage: float = 0.0
+    weight: float = 1.0
+    """0 removes the row from the loss (overlong filtering)"""
+    old_logp: torch.Tensor | None = None  # (T_i,)
+    ref_logp: torch.Tensor | None = None  # (T_i,)
+
+
+@dataclass
+class TokenBatch:
+    input_ids: torch.Tensor  # (B, S)
+    attention_mask: torch.Tensor  # (B, S)
+    positions: torch.Tensor  # (B, T) logits position that predicts completion token j
+    targets: torch.Tensor  # (B, T) completion token ids (0 where padded)
+    mask: torch.Tensor  # (B, T) 1 on real completion tokens, times the row weight
+    advantages: torch.Tensor  # (B,)
+    old_logp: torch.Tensor | None  # (B, T)
+    ref_logp: torch.Tensor | None  # (B, T)
+
+
+def collate(rows: list[Row], *, pad_id: int, device: torch.device) -> TokenBatch:
+    seqs = [r.prompt_ids + r.completion_ids for r in rows]
+    S = max(len(s) for s in seqs)
+    T = max(max(len(r.completion_ids) for r in rows), 1)
+    input_ids = torch.full((len(rows), S), pad_id, dtype=torch.long)
+    attention = torch.zeros((len(rows), S), dtype=torch.long)
+    positions = torch.zeros((len(rows), T), dtype=torch.long)
+    targets = torch.zeros((len(rows), T), dtype=torch.long)
+    mask = torch.zeros((len(rows), T))
+    for i, (r, s) in enumerate(zip(rows, seqs)):
+        n, p = len(r.completion_ids), len(r.prompt_ids)
+        input_ids[i, : len(s)] = torch.tensor(s)
+        attention[i, : len(s)] = 1
+        positions[i, :n] = torch.arange(p - 1, p - 1 + n)
+        targets[i, :n] = torch.tensor(r.completion_ids, dtype=torch.long)
+        mask[i, :n] = r.weight
+
+    def stack(name: str) -> torch.Tensor | None:
+        if getattr(rows[0], name) is None:
+            return None
+        out = torch.zeros((len(rows), T))
+        for i, r in enumerate(rows):
+            out[i, : len(r.completion_ids)] = getattr(r, name)
+        return out.to(device)
+
+    return TokenBatch(
+        input_ids.to(device), attention.to(device), positions.to(device), targets.to(device),
+        mask.to(device), torch.tensor([r.advantage for r in rows], device=device),
+        stack("old_logp"), stack("ref_logp"),
+    )
+
+
+def token_logprobs(model: Any, batch: TokenBatch, *, temperature: float, entropy: bool = False
+                   ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """log pi(token) on the completion grid (B, T), and the policy entropy there if asked.
+
+    Logits are divided by the sampling temperature, so the ratio compares the distribution the
+    completions were actually drawn from (as TRL and verl do).
+    """
+    logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
+    V = logits.shape[-1]
+    picked = logits.gather(1, batch.positions[..., None].expand(-1, -1, V)).float()  # (B, T, V)
+    if temperature > 0:
+        picked = picked / temperature
+    logp_all = F.log_softmax(picked, dim=-1)
+    logp = logp_all.gather(-1, batch.targets[..., None]).squeeze(-1)  # (B, T)
+    ent = -(logp_all.exp() * logp_all).sum(-1) if entropy else None  # (B, T)
+    return logp, ent
+
+
+def encode_prompt(tokenizer: Any, text: str) -> list[int]:
+    """Prompt token ids as the sampler fed them (no special tokens added)."""
+    return list(tokenizer(text, add_special_tokens=False).input_ids)
+
+
+def completion_ids(tokenizer: Any, completion: Any) -> list[int]:
+    """The sampled token ids, else the re-tokenised text (plus EOS when it stopped)."""
+    if completion.token_ids is not None:
+        return list(completion.token_ids)
+    ids = list(tokenizer(completion.text, add_special_tokens=False).input_ids)
+    return ids + [tokenizer.eos_token_id] if completion.finish_reason == "stop" else ids

@@ -1,0 +1,204 @@
+"""The state the training loop carries between steps, and its plumbing: run directory, model,
+optimizer and schedule, data cursor, rewards, checkpoints, and the few collective operations.
+
+Kept apart from `loop.py` so that the loop reads as the algorithm.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import math
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+
+import rewardkit.losses as losses
+from rewardkit.config import TrainConfig, dump_config
+from rewardkit.errors import UserError
+from rewardkit.registry import LOSSES
+from rewardkit.rewards.combine import RewardScorer, RewardSpec
+from rewardkit.sampling.base import Sampler
+from rewardkit.tasks import get_task
+from rewardkit.train import checkpoint as ckpt
+from rewardkit.train.data import ProblemStream, load_problems
+from rewardkit.train.metrics import RunLog
+from rewardkit.train.policy import Row, collate, load_policy, load_reference, resolve_dtype
+from rewardkit.train.policy import token_logprobs as _token_logprobs
+from rewardkit.types import Problem
+
+log = logging.getLogger("rewardkit.train")
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (repeated non-finite losses); the message says what to try."""
+
+
+def lr_factor(i: int, *, warmup: int, total: int, schedule: str) -> float:
+    """Multiplier of the base lr at optimizer step i: linear warm-up, then constant/cosine/linear.
+
+    >>> [round(lr_factor(i, warmup=2, total=6, schedule="linear"), 2) for i in range(6)]
+    [0.5, 1.0, 1.0, 0.75, 0.5, 0.25]
+    """
+    if i < warmup:
+        return (i + 1) / warmup
+    progress = min(1.0, (i - warmup) / max(1, total - warmup))
+    if schedule == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
+    return 1.0 - progress if schedule == "linear" else 1.0
+
+
+def make_sampler(model: Any, tokenizer: Any) -> Sampler:
+    from rewardkit.sampling.hf import HFSampler
+
+    return HFSampler(model, tokenizer)
+
+
+class Run:
+    """Everything the loop holds between steps (one instance per process)."""
+
+    def __init__(self, cfg: TrainConfig, out: Path, *, resume: bool, sampler: Sampler | None
+                 ) -> None:
+        from accelerate import Accelerator
+
+        if cfg.device == "cuda" and not torch.cuda.is_available():
+            raise UserError("device: cuda was asked for but no CUDA device is available")
+        self.acc = Accelerator(cpu=cfg.device == "cpu")
+        self.rank, self.world = self.acc.process_index, self.acc.num_processes
+        self.device = self.acc.device
+        self.cfg, self.out = cfg, Path(out)
+        found = self._prepare_dir(resume)
+        self.start_step = found[0] if found else 0
+
+        torch.manual_seed(cfg.seed)  # LoRA adapters are initialised from the global generator
+        dtype = resolve_dtype(cfg.dtype, self.device)
+        self.model, self.tokenizer = load_policy(cfg.model, device=self.device, dtype=dtype,
+                                                 lora_rank=cfg.lora_rank,
+                                                 weights_from=found[1] if found else None)
+        # No reference model at all when there is no KL term.
+        self.ref = (load_reference(cfg.model, self.model, device=self.device, dtype=dtype)
+                    if cfg.loss.kl_coef > 0 else None)
+        self.sampler = sampler or make_sampler(self.model, self.tokenizer)
+        self.task = get_task(cfg.task)
+        self.scorer = RewardScorer([RewardSpec(r.name, r.weight, r.params) for r in cfg.rewards])
+        self.data = ProblemStream(load_problems(self.task, data=cfg.data, split="train",
+                                                seed=cfg.seed), seed=cfg.seed)
+
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(self.params, lr=cfg.optim.lr,
+                                           weight_decay=cfg.optim.weight_decay)
+        per_step = cfg.optim.epochs * cfg.optim.updates_per_epoch
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, partial(
+            lr_factor, warmup=cfg.optim.warmup_steps * per_step, total=cfg.steps * per_step,
+            schedule=cfg.optim.schedule))
+        self.off_policy = per_step > 1  # else old_logp == logp.detach() exactly
+
+        self.loss_fn = LOSSES.get(cfg.loss.name)
+        accepted = inspect.signature(self.loss_fn).parameters
+        clip = {"clip_low": cfg.loss.clip_low, "clip_high": cfg.loss.clip_high,
+                "dual_clip": cfg.loss.dual_clip}
+        self.loss_kwargs = {k: v for k, v in clip.items() if k in accepted} | dict(cfg.loss.params)
+        self.kl_fn = getattr(losses, f"kl_{cfg.loss.kl_estimator}")
+        self.aggregate = losses.aggregate
+
+        self.counters = {"nonfinite_skipped": 0, "nonfinite_in_a_row": 0}
+        if found:
+            state = ckpt.load_checkpoint(found[1], optimizer=self.optimizer,
+                                         scheduler=self.scheduler, rank=self.rank)
+            self.data.consumed = state["data_consumed"]
+            self.scorer.load_state_dict(state["reward_state"])
+            self.counters.update(state["counters"])
+        self._eval_problems: list[Problem] | None = None
+        self.log = RunLog(self.out, total_steps=cfg.steps, start_step=self.start_step,
+                          enabled=self.acc.is_main_process)
+
+    # -- run directory ----------------------------------------------------------------------------
+    def _prepare_dir(self, resume: bool) -> tuple[int, Path] | None:
+        out = self.out
+        if not resume and ((out / "metrics.jsonl").exists() or ckpt.list_checkpoints(out)):
+            raise UserError("already holds a run; pass --resume to continue it, or choose "
+                            "another --out", where=str(out))
+        found = ckpt.latest_checkpoint(out) if resume else None
+        if self.acc.is_main_process:
+            out.mkdir(parents=True, exist_ok=True)
+            ckpt.clean_staging(out)
+            ckpt.truncate_metrics(out, found[0] if found else 0)
+            saved = out / "config.yaml"
+            if resume and saved.exists():
+                old, new = yaml.safe_load(saved.read_text()), yaml.safe_load(dump_config(self.cfg))
+                changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+                if changed:
+                    log.warning("resuming with a changed config: %s", ", ".join(changed))
+            ckpt.write_atomic(saved, dump_config(self.cfg))
+            if resume:
+                log.info("resuming from %s", found[1] if found else "scratch (no checkpoint)")
+        self.acc.wait_for_everyone()
+        return found
+
+    def save(self, step: int) -> None:
+        state = {"step": step, "data_consumed": self.data.consumed,
+                 "reward_state": self.scorer.state_dict(), "counters": self.counters,
+                 "world_size": self.world}
+        ckpt.save_checkpoint(self.out, step, model=self.model, tokenizer=self.tokenizer,
+                             optimizer=self.optimizer, scheduler=self.scheduler,
+                             trainer_state=state, keep=self.cfg.checkpoint.keep, rank=self.rank,
+                             barrier=self.acc.wait_for_everyone)
+
+    # -- model helpers ----------------------------------------------------------------------------
+    @torch.no_grad()
+    def fill_logprobs(self, rows: list[Row], attr: str, model: Any) -> None:
+        """Set `row.<attr>` to the (T_i,) log-probs of its completion under `model` (no grad)."""
+        size = self.cfg.optim.minibatch_size
+        for i in range(0, len(rows), size):
+            chunk = rows[i: i + size]
+            batch = collate(chunk, pad_id=self.tokenizer.pad_token_id, device=self.device)
+            logp, _ = _token_logprobs(model, batch, temperature=self.cfg.sampling.temperature)
+            for row, lp in zip(chunk, logp):
+                setattr(row, attr, lp[: len(row.completion_ids)].detach())
+
+    def eval_problems(self) -> list[Problem]:
+        if self._eval_problems is None:
+            self._eval_problems = []
+            if hasattr(self.task, "problems"):
+                self._eval_problems = list(self.task.problems("test", self.cfg.eval_problems,
+                                                              self.cfg.seed))
+            else:
+                log.warning("eval_every is set but task %r has no held-out generator; "
+                            "use `rewardkit eval`", self.cfg.task)
+        return self._eval_problems if self.acc.is_main_process else []
+
+    # -- collectives (no-ops in one process) ------------------------------------------------------
+    def gather(self, objects: list) -> list:
+        """Every rank's list, concatenated in rank order."""
+        if self.world == 1:
+            return objects
+        from accelerate.utils import gather_object
+
+        return gather_object(objects)
+
+    def all_gather(self, value: int) -> list[int]:
+        return self.gather([value])
+
+    def sum(self, value: float) -> float:
+        if self.world == 1:
+            return value
+        t = torch.tensor([float(value)], dtype=torch.float64, device=self.device)
+        torch.distributed.all_reduce(t)
+        return float(t.item())
+
+    def all_reduce_grads(self) -> None:
+        """Sum gradients over ranks (each rank pre-scaled its losses by its global share)."""
+        if self.world == 1:
+            return
+        for p in self.params:
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
+        flat = torch.cat([p.grad.reshape(-1) for p in self.params])
+        torch.distributed.all_reduce(flat)
+        offset = 0
+        for p in self.params:
+            p.grad.copy_(flat[offset: offset + p.numel()].view_as(p))
+            offset += p.numel()
