@@ -201,6 +201,10 @@ def prepare_rows(run: Run, kept: Batch, step: int) -> list[Row]:
 
 def policy_update(run: Run, rows: list[Row], step: int) -> dict[str, float]:
     cfg = run.cfg
+    counters = {"lr": run.scheduler.get_last_lr()[0],
+                "nonfinite_skipped": run.counters["nonfinite_skipped"]}
+    if run.sum(len(rows)) == 0:  # every group was filtered out: nothing to learn from
+        return {"loss": math.nan, "grad_norm": math.nan} | counters
     stats: dict[str, float] = defaultdict(float)
     n_updates = cfg.optim.epochs * cfg.optim.updates_per_epoch
     for epoch in range(cfg.optim.epochs):
@@ -219,18 +223,17 @@ def policy_update(run: Run, rows: list[Row], step: int) -> dict[str, float]:
                 share = (float(mb.mask.sum()) / max(n_tokens, 1e-9)
                          if cfg.loss.aggregation == "token_mean" else len(mb.mask) / n_rows)
                 loss, mb_stats = minibatch_loss(run, mb)
+                stats["loss"] += float(loss.detach()) * share / n_updates  # NaN shows here
                 if not torch.isfinite(loss):
                     finite = False
                     continue
                 (loss * share).backward()
-                stats["loss"] += float(loss.detach()) * share / n_updates
                 for k, v in mb_stats.items():
                     stats[k] += v * share / n_updates
             grad_norm = optimizer_step(run, finite)
             stats["grad_norm"] += grad_norm / n_updates
     out = {k: run.sum(v) if k != "grad_norm" else v for k, v in stats.items()}
-    return out | {"lr": run.scheduler.get_last_lr()[0],
-                  "nonfinite_skipped": run.counters["nonfinite_skipped"]}
+    return out | counters | {"nonfinite_skipped": run.counters["nonfinite_skipped"]}
 
 
 def minibatch_loss(run: Run, mb: Any) -> tuple[torch.Tensor, dict[str, float]]:
@@ -262,6 +265,7 @@ def optimizer_step(run: Run, finite: bool) -> float:
     finite = run.sum(float(not finite)) == 0 and math.isfinite(grad_norm)
     if finite:
         run.optimizer.step()
+        run.scheduler.step()
         run.counters["nonfinite_in_a_row"] = 0
     else:  # the bad gradients never reach the weights
         run.counters["nonfinite_skipped"] += 1
@@ -270,7 +274,6 @@ def optimizer_step(run: Run, finite: bool) -> float:
             raise TrainingError(
                 f"{MAX_NONFINITE_IN_A_ROW} optimizer steps in a row had a NaN/inf loss or gradient;"
                 " try a lower optim.lr, a smaller optim.max_grad_norm, or dtype: float32")
-    run.scheduler.step()
     run.optimizer.zero_grad(set_to_none=True)
     return grad_norm if math.isfinite(grad_norm) else math.nan
 
@@ -292,8 +295,9 @@ def evaluate(run: Run, step: int) -> dict[str, float]:
 
 def warn_if_unhealthy(run: Run, step: int, row: dict[str, Any]) -> None:
     if row["groups/zero_variance_frac"] > 0.5:
+        hint = "" if run.cfg.filters.dynamic_sampling else "filters.dynamic_sampling, "
         run.log.warn("zero_var", step, f"{row['groups/zero_variance_frac']:.0%} of groups have "
-                     "equal rewards (no signal); try filters.dynamic_sampling or larger groups")
+                     f"equal rewards (no signal); try {hint}larger groups or a denser reward")
     if row["length/truncated_frac"] > 0.5:
         run.log.warn("truncated", step, f"{row['length/truncated_frac']:.0%} of completions hit "
                      "max_new_tokens; consider a larger budget or a length/truncation reward")

@@ -1,0 +1,115 @@
+"""CPU end-to-end runs of the training loop on a tiny random model (tests/train/tinyrun.py)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from rewardkit.config import load_config
+from rewardkit.train import run as run_module
+from rewardkit.train.checkpoint import latest_checkpoint, read_jsonl
+from rewardkit.train.loop import train
+from rewardkit.train.run import TrainingError
+
+
+def weights(directory) -> dict[str, torch.Tensor]:
+    return load_file(directory / "model.safetensors")
+
+
+def test_end_to_end_updates_weights_and_writes_run(make_config, tiny_model, tmp_path, monkeypatch):
+    loaded = []
+    monkeypatch.setattr(run_module, "load_reference", lambda *a, **k: loaded.append(1))
+    cfg = load_config(make_config(steps=2))
+    out = tmp_path / "run"
+    rows = train(cfg, out)
+
+    assert not loaded  # kl_coef == 0: no reference model is loaded
+    assert [r["step"] for r in rows] == [1, 2]
+    for r in rows:
+        assert math.isfinite(r["loss"]) and math.isfinite(r["grad_norm"]) and r["grad_norm"] > 0
+        assert r["sampled_groups"] == r["kept_groups"] == 2
+        assert 0 <= r["length/truncated_frac"] <= 1 and r["length/mean"] <= 6
+        assert r["reward/tinyrun.digits/mean"] == r["reward/mean"]  # one reward, weight 1
+    written = read_jsonl(out / "metrics.jsonl")
+    assert [w["step"] for w in written] == [1, 2]
+    assert written[0]["reward/mean"] == rows[0]["reward/mean"]
+    # 2 prompts x 4 completions sampled; the first 4 are kept as samples
+    samples = [json.loads(x) for x in (out / "samples" / "step-1.jsonl").read_text().splitlines()]
+    assert len(samples) == 4 and {"text", "num_tokens", "rewards", "reward"} <= set(samples[0])
+    assert (out / "config.yaml").exists()
+
+    step, ckpt = latest_checkpoint(out)
+    assert step == 2
+    before, after = weights(tiny_model), weights(ckpt)
+    changed = [k for k in before if not torch.equal(before[k], after[k])]
+    assert len(changed) > len(before) // 2, changed
+    state = json.loads((ckpt / "trainer_state.json").read_text())
+    assert state["data_consumed"] == 4  # 2 steps x 2 prompts, no refill
+
+
+def test_refuses_to_overwrite_a_run(make_config, tmp_path):
+    cfg = load_config(make_config(steps=1))
+    train(cfg, tmp_path / "run")
+    from rewardkit.errors import UserError
+
+    with pytest.raises(UserError, match="--resume"):
+        train(cfg, tmp_path / "run")
+
+
+def test_dynamic_sampling_drops_equal_reward_groups(make_config, tmp_path):
+    # accuracy: the random model almost never answers "a+b" -> mostly all-zero groups, dropped;
+    # refills draw new prompts (data cursor moves by the refill counts).
+    cfg = load_config(make_config(
+        steps=1, rewards=[{"name": "accuracy"}],
+        filters={"dynamic_sampling": True, "max_refill_rounds": 2}))
+    row = train(cfg, tmp_path / "run")[0]
+    assert row["kept_groups"] <= 2
+    assert row["refill_rounds"] <= 2
+    assert row["sampled_groups"] >= 2
+    if row["kept_groups"] < 2:  # not enough informative groups -> every refill round was used
+        assert row["refill_rounds"] == 2
+    state = json.loads((latest_checkpoint(tmp_path / "run")[1] / "trainer_state.json").read_text())
+    assert state["data_consumed"] == row["sampled_groups"]
+    if row["kept_groups"] == 0:  # nothing to learn from: no update, loss undefined
+        assert math.isnan(row["loss"])
+    else:
+        assert math.isfinite(row["loss"])
+
+
+def test_off_policy_epochs_kl_and_overlong_mask(make_config, tmp_path):
+    cfg = load_config(make_config(
+        steps=2, loss={"kl_coef": 0.1, "kl_estimator": "k3", "entropy_coef": 0.01},
+        optim={"epochs": 2, "updates_per_epoch": 2, "minibatch_size": 3},
+        filters={"overlong_mask": True}))
+    rows = train(cfg, tmp_path / "run")
+    for r in rows:
+        assert math.isfinite(r["loss"]) and r["kl"] >= 0
+        assert "loss/clip_frac_high" in r
+    # step 1 starts at the reference, so its first update sees KL 0 exactly; later updates move
+    assert rows[1]["kl"] > 0
+
+
+def test_nonfinite_loss_is_skipped_then_stops(make_config, tiny_model, tmp_path):
+    cfg = load_config(make_config(steps=5, loss={"name": "tinyrun.nan_loss"}))
+    with pytest.raises(TrainingError, match="NaN/inf"):
+        train(cfg, tmp_path / "run")
+    rows = read_jsonl(tmp_path / "run" / "metrics.jsonl")
+    assert [r["nonfinite_skipped"] for r in rows] == [1, 2]  # the third raised before logging
+    assert all(r["loss"] is None for r in rows)  # NaN is written as null
+    _, ckpt = latest_checkpoint(tmp_path / "run")
+    before, after = weights(tiny_model), weights(ckpt)
+    assert all(torch.equal(before[k], after[k]) for k in before)  # NaN never reached the weights
+
+
+def test_lora_trains_adapter_only(make_config, tiny_model, tmp_path):
+    cfg = load_config(make_config(steps=1, lora_rank=4))
+    rows = train(cfg, tmp_path / "run")
+    assert math.isfinite(rows[0]["loss"])
+    _, ckpt = latest_checkpoint(tmp_path / "run")
+    adapter = load_file(ckpt / "adapter_model.safetensors")
+    assert adapter and all("lora" in k for k in adapter)
+    assert not (ckpt / "model.safetensors").exists()
