@@ -4,7 +4,10 @@ from rewardkit.rewards import (  # noqa: F401  (registration)
     budget,
     correctness,
     format,
+    hapo,
+    laser,
     length,
+    repetition,
 )
 from rewardkit.rewards.base import RewardContext, stateful
 from rewardkit.rewards.combine import RewardScorer, RewardSpec, parse_spec, total_reward
