@@ -7,7 +7,9 @@ from rewardkit.rewards import (  # noqa: F401  (registration)
     hapo,
     laser,
     length,
+    logprob,
     repetition,
+    toolrl,
 )
 from rewardkit.rewards.base import RewardContext, stateful
 from rewardkit.rewards.combine import RewardScorer, RewardSpec, parse_spec, total_reward
