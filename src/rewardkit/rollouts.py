@@ -43,7 +43,8 @@ def read_rollouts(path: str | Path, *, task: str = "") -> Iterator[Record]:
                 try:
                     raw = json.loads(line)
                 except json.JSONDecodeError as e:
-                    raise UserError(f"invalid JSON ({e.msg}, column {e.colno})", where=where) from None
+                    msg = f"invalid JSON ({e.msg}, column {e.colno})"
+                    raise UserError(msg, where=where) from None
                 yield parse_record(raw, where=where, index=lineno, task=task)
 
 
@@ -57,7 +58,8 @@ def parse_record(raw: Any, *, where: str, index: int, task: str = "") -> Record:
         value = obj[key]
         if not isinstance(value, types) or isinstance(value, bool) and bool not in _tuple(types):
             names = "/".join(t.__name__ for t in _tuple(types))
-            raise UserError(f"key {prefix + key!r}: expected {names}, got {value!r:.60}", where=where)
+            msg = f"key {prefix + key!r}: expected {names}, got {value!r:.60}"
+            raise UserError(msg, where=where)
         return value
 
     if not isinstance(raw, dict):

@@ -1,4 +1,4 @@
-"""`rewardkit rewards list | show NAME`: what is registered, and each reward's full documentation."""
+"""`rewardkit rewards list | show NAME`: what is registered, and each reward's documentation."""
 
 from __future__ import annotations
 

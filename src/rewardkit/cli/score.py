@@ -164,7 +164,7 @@ class _Summary:
         rows.append(("total", np.concatenate(self.totals)))
         for name, col in rows:
             ok = col[~np.isnan(col)]
-            stats = [f"{ok.mean():.4f}", f"{ok.min():.4f}", f"{ok.max():.4f}"] if len(ok) else ["-"] * 3
+            stats = [f"{f(ok):.4f}" for f in (np.mean, np.min, np.max)] if len(ok) else ["-"] * 3
             table.add_row(name, *stats, f"{len(ok)}/{len(col)}")
         console.print(table)
         judged = [c for c in self.correct if c is not None]

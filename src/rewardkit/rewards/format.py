@@ -26,8 +26,8 @@ def has_think_block(text: str) -> bool:
 def format_reward(
     group: Group, *, think_tags: bool = True, ctx: RewardContext | None = None
 ) -> list[float]:
-    """1.0 if the reply has a closed, non-empty <think>...</think> block (when `think_tags`) followed
-    by a final answer that the task's extractor finds (\\boxed{} for math), else 0.0. Never NaN:
+    """1.0 if the reply has a closed, non-empty <think>...</think> block (when `think_tags`)
+    followed by a final answer that the task's extractor finds (\\boxed{} for math), else 0.0. Never NaN:
     structure can always be judged, even when correctness cannot.
 
     The format reward of DeepSeek-R1 ("DeepSeek-R1: Incentivizing Reasoning Capability in LLMs via
