@@ -309,7 +309,8 @@ def drpo(
     n_q = int(group.max()) + 1 if group.numel() else 0
     member = group.unsqueeze(0) == torch.arange(n_q, device=device).unsqueeze(1)  # (Q, B)
     n_pos, n_neg = (member & pos).sum(1), (member & neg).sum(1)  # (Q,)
-    valid = ((n_pos > 0) & (n_neg > 0))[group]  # (B,) question has both kinds
+    valid_q = (n_pos > 0) & (n_neg > 0)  # (Q,) question has both kinds
+    valid = valid_q[group]  # (B,)
 
     with torch.no_grad():
         # Positives: length weights normalised within the question's positives.
@@ -343,9 +344,7 @@ def drpo(
             "objective": float(-(per_tok * m).sum()),  # (1/Q)·Σ_q J_q
             "kl": float(kl),
             "kl_coef": float(kl_coef),
-            "valid_group_frac": float(((n_pos > 0) & (n_neg > 0)).to(dtype).mean())
-            if n_q
-            else math.nan,
+            "valid_group_frac": float(valid_q.to(dtype).mean()) if n_q else math.nan,
             **_ratio_stats(ratio, log_ratio, m),
         }
     return loss, stats
