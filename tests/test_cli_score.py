@@ -93,3 +93,25 @@ def test_scoring_core_imports_without_torch():
             f"sys.exit(main(['score', '--task', 'math', '--reward', 'accuracy', "
             f"'--input', r'{REPO / 'examples' / 'rollouts.jsonl'}', '--output', '/dev/null']))")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
+
+
+def test_advantage_per_group_and_ragged_groups(write_jsonl, tmp_path):
+    # group 1: accuracy [1, 0, 0, 1] -> mean 0.5, sample std sqrt(1/3) = 0.57735
+    #          grpo advantage = ±0.5 / 0.57735 = ±0.866025
+    # group 2 has 2 completions [1, 0]: mean 0.5, std sqrt(0.5) = 0.70711 -> ±0.707107
+    src = write_jsonl([group("1", ["\\boxed{1}", "\\boxed{2}", "\\boxed{3}", "\\boxed{1}"]),
+                       group("2", ["\\boxed{2}", "\\boxed{0}"])])
+    out = tmp_path / "o.jsonl"
+    assert score(["--task", "math", "--reward", "accuracy", "--advantage", "grpo",
+                  "--input", str(src), "--output", str(out)]) == 0
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    advs = [[c["advantage"] for c in r["completions"]] for r in rows]
+    assert advs[0] == pytest.approx([0.866025, -0.866025, -0.866025, 0.866025], abs=1e-5)
+    assert advs[1] == pytest.approx([0.707107, -0.707107], abs=1e-5)
+
+
+def test_unknown_advantage_parameter(write_jsonl, capsys):
+    src = write_jsonl([group("1", ["a"])])
+    assert score(["--task", "math", "--reward", "accuracy", "--advantage", "grpo:epsilon=1",
+                  "--input", str(src)]) == 2
+    assert "epsilon" in capsys.readouterr().err
