@@ -8,7 +8,8 @@
   its own test problems.
 - `gsm8k` and `math` (alias `math500`) read the local copies in `shared/data/` beside the repo:
   `gsm8k/test.jsonl` (`question`, `answer` ending in `#### N`) and `math500/test.jsonl`
-  (`problem`, `answer` in LaTeX). `$REWARDKIT_DATA_DIR` overrides where that folder is.
+  (`problem`, `answer` in LaTeX), found in `shared/data` one to three folders above the working
+  directory or the source checkout; `$REWARDKIT_DATA_DIR` is searched first.
 - Any JSONL file, with `task` naming the verifier and optional prompt/answer keys. AIME 24/25 and
   AMC 23 are read this way (`--data aime24.jsonl --task math`).
 - A hub id (`owner/name`) through `datasets`, only where the machine can reach the hub.
@@ -47,9 +48,10 @@ def data_dirs() -> list[Path]:
     dirs = []
     if os.environ.get("REWARDKIT_DATA_DIR"):
         dirs.append(Path(os.environ["REWARDKIT_DATA_DIR"]))
-    dirs.append(Path.cwd().parent / "shared" / "data")  # run from the repo root
-    dirs.append(Path(__file__).resolve().parents[3].parent / "shared" / "data")  # source checkout
-    return dirs
+    # shared/data beside the repo (run from its root, or a source checkout), up to 3 levels up
+    for start in (Path.cwd(), Path(__file__).resolve().parents[3]):
+        dirs += [up / "shared" / "data" for up in [start, *start.parents][1:4]]
+    return list(dict.fromkeys(dirs))
 
 
 def make_task(name: str, *, prompt_key: str | None = None, answer_key: str | None = None) -> Task:
