@@ -11,6 +11,7 @@ maj@k, tokens, truncation, accuracy per 1k tokens, accuracy at each --budgets va
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 
 from rewardkit.errors import UserError
@@ -43,10 +44,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def load_sampler(model: str, *, device: str, dtype: str):
     """The Hugging Face sampler (imported here: torch loads only when a model is evaluated)."""
-    from rewardkit.sampling.hf import HFSampler
-
-    if not Path(model).exists():
-        raise UserError("no such model folder", where=model)
+    if not Path(model).exists() and not re.fullmatch(r"[\w.-]+/[\w.-]+", model):
+        raise UserError("no such model folder", where=model)  # and not a hub id (owner/name)
+    try:
+        from rewardkit.sampling.hf import HFSampler
+    except ImportError as e:
+        raise UserError(f"evaluating a model needs the training extras ({e}); "
+                        f"pip install 'rewardkit[train]'") from None
     return HFSampler.from_pretrained(model, device=device, dtype=dtype)
 
 

@@ -49,7 +49,7 @@ def _cell(row: Mapping[str, Any], key: str, fmt: str) -> str:
         prefix = key.split("@")[0] + "@"
         ks = [int(k[len(prefix):]) for k in row
               if k.startswith(prefix) and k[len(prefix):].isdigit()]
-        key = f"{prefix}{max(ks)}" if ks else key
+        key = f"{prefix}{max(ks)}" if ks and max(ks) > 1 else key  # pass@1 has its own column
     value = row.get(key)
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "–"
