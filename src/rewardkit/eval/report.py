@@ -128,6 +128,7 @@ def plot_pareto(runs: Sequence[Mapping[str, Any]], path: str | Path) -> Path:
         ax.plot([p[0] for p in pts], [p[1] for p in pts], color="tab:red", lw=1, ls="--",
                 zorder=2, label="Pareto front")
         ax.legend(loc="lower right", fontsize=8)
+    ax.margins(0.12)  # room for the labels of the outermost points
     ax.set_xlabel("mean completion tokens (lower is better)")
     ax.set_ylabel("accuracy (higher is better)")
     ax.set_title("Accuracy vs tokens")
@@ -149,6 +150,9 @@ def plot_budgets(runs: Sequence[Mapping[str, Any]], path: str | Path) -> Path | 
         pts = sorted((int(b), _num(v)) for b, v in curve.items() if _num(v) is not None)
         ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", ms=3, label=name)
     ax.set_xscale("log", base=2)
+    ticks = sorted({int(b) for _, c in curves for b in c})
+    ax.set_xticks(ticks, [str(t) for t in ticks])
+    ax.minorticks_off()
     ax.set_xlabel("token budget B")
     ax.set_ylabel("accuracy within budget")
     ax.set_title("Accuracy vs token budget")
@@ -165,7 +169,7 @@ body{font-family:system-ui,sans-serif;margin:2em;max-width:1400px;color:#222}
 table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #ccc;padding:4px 8px}
 td.num{text-align:right;font-variant-numeric:tabular-nums}tr.front td:first-child{font-weight:bold}
 img{max-width:100%;height:auto;border:1px solid #eee}
-.samples td{vertical-align:top;width:50%}
+table.samples{table-layout:fixed;width:100%}.samples td{vertical-align:top}
 pre{white-space:pre-wrap;word-break:break-word;max-height:24em;overflow:auto;font-size:12px;
 background:#f7f7f7;padding:6px;margin:0}
 .ok{color:#070}.bad{color:#a00}.meta{font-size:12px;color:#555}
@@ -262,12 +266,18 @@ def _by_difficulty_html(runs: Sequence[Mapping[str, Any]]) -> list[str]:
         out.append(f"<h3>By difficulty: {e(str(r.get('name')))}</h3><table>"
                    + "<tr>" + "".join(f"<th>{e(k)}</th>" for k in keys) + "</tr>")
         for row in rows:
-            vals = [row.get(k) for k in keys]
             out.append("<tr>" + "".join(
-                f"<td>{e(f'{v:.3f}' if isinstance(v, float) else str(v))}</td>" for v in vals
-            ) + "</tr>")
+                f"<td>{e(_fmt(k, row.get(k)))}</td>" for k in keys) + "</tr>")
         out.append("</table>")
     return out
+
+
+def _fmt(key: str, value: Any) -> str:
+    if not isinstance(value, float):
+        return "–" if value is None else str(value)
+    if not math.isfinite(value):
+        return "–"
+    return f"{value:.1f}" if "tokens" in key else f"{value:.3f}"
 
 
 def write_report(out_dir: str | Path, runs: Sequence[Mapping[str, Any]],
