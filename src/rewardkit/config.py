@@ -1,0 +1,258 @@
+"""Run configuration: dataclasses, YAML files, dotted `--set` overrides, validated at load time.
+
+    cfg = load_config("configs/grpo.yaml", ["sampling.group_size=4", "optim.lr=1e-5"])
+
+Unknown keys and wrong types are errors naming the file, line and key, raised before anything
+runs. The attribute docstrings are the documentation of each key. At most two levels of nesting.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from rewardkit.errors import UserError
+
+
+@dataclass
+class SamplingConfig:
+    group_size: int = 8
+    """completions per prompt (G)"""
+    max_new_tokens: int = 512
+    """sampling budget; length rewards and DAPO's overlong shaping read it"""
+    temperature: float = 1.0
+    top_p: float = 1.0
+
+
+@dataclass
+class RewardConfig:
+    name: str = "accuracy"
+    """registered reward name, or a dotted import path to user code"""
+    weight: float = 1.0
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class AdvantageConfig:
+    name: str = "grpo"
+    """grpo | dr_grpo | rloo | reinforce_pp | reinforce_pp_baseline | canon | dotted path"""
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class LossConfig:
+    name: str = "clip"
+    """clip | gspo | cispo | drpo"""
+    aggregation: str = "token_mean"
+    """token_mean (DAPO) | seq_mean (GRPO) | constant (Dr. GRPO: / max_new_tokens)"""
+    clip_low: float = 0.2
+    clip_high: float = 0.2
+    """0.28 for DAPO's clip-higher"""
+    dual_clip: float | None = None
+    """dual-clip constant c (e.g. 3 or 10) for negative advantages; null = off"""
+    kl_coef: float = 0.0
+    """KL to the reference model; 0 = no reference model is loaded"""
+    kl_estimator: str = "k3"
+    kl_in_reward: bool = False
+    """put the KL penalty in the reward instead of the loss"""
+    entropy_coef: float = 0.0
+    params: dict[str, Any] = field(default_factory=dict)
+    """extra keyword parameters of the chosen loss (e.g. drpo's tau, lam)"""
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 1e-6
+    minibatch_size: int = 16
+    """completions per forward/backward; gradients are accumulated over the step's batch"""
+    epochs: int = 1
+    """update passes over each step's batch (>1 makes the clip ratio matter)"""
+    max_grad_norm: float = 1.0
+    weight_decay: float = 0.0
+    warmup_steps: int = 0
+    schedule: str = "constant"
+    """constant | cosine | linear (decay after warm-up)"""
+
+
+@dataclass
+class FiltersConfig:
+    dynamic_sampling: bool = False
+    """drop groups whose rewards are all equal and refill from new prompts (DAPO, DLER)"""
+    max_refill_rounds: int = 3
+    overlong_mask: bool = False
+    """exclude truncated completions from the loss (DAPO overlong filtering)"""
+
+
+@dataclass
+class CheckpointConfig:
+    every: int = 0
+    """save every N steps (0 = only at the end)"""
+    keep: int = 2
+    """keep the newest K complete checkpoints"""
+
+
+@dataclass
+class TrainConfig:
+    model: str = ""
+    """a local model directory (HF format) or hub id"""
+    task: str = "math"
+    """registered task: arith, gsm8k, math, or a dotted path"""
+    data: str | None = None
+    """optional local data file (JSONL) for the task"""
+    seed: int = 0
+    steps: int = 100
+    prompts_per_step: int = 8
+    device: str = "auto"
+    """auto | cpu | cuda"""
+    dtype: str = "auto"
+    """auto (bf16 on CUDA, fp32 on CPU) | float32 | bfloat16"""
+    lora_rank: int = 0
+    """0 = full fine-tuning; >0 trains LoRA adapters through peft"""
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    rewards: list[RewardConfig] = field(default_factory=lambda: [RewardConfig()])
+    advantage: AdvantageConfig = field(default_factory=AdvantageConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    filters: FiltersConfig = field(default_factory=FiltersConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    eval_every: int = 0
+    """evaluate on held-out problems every N steps (0 = never)"""
+    eval_problems: int = 64
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+
+
+def load_config(path: str | Path | None, overrides: list[str] = (), cls: type = TrainConfig):
+    """Read YAML (defaults when `path` is None), apply `key=value` overrides, validate."""
+    data: dict[str, Any] = {}
+    lines: dict[str, int] = {}
+    where = str(path) if path is not None else "--set"
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise UserError("no such config file", where=where)
+        text = p.read_text(encoding="utf-8")
+        try:
+            data = yaml.safe_load(text) or {}
+            lines = _key_lines(yaml.compose(text))
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            loc = f"{where}:{mark.line + 1}" if mark else where
+            raise UserError(f"invalid YAML: {getattr(e, 'problem', e)}", where=loc) from None
+        if not isinstance(data, dict):
+            raise UserError("a config file must be a mapping of keys", where=where)
+    for item in overrides:
+        _apply_override(data, item)
+        lines.pop(item.partition("=")[0].strip(), None)
+    return from_dict(cls, data, where=where, lines=lines)
+
+
+def _apply_override(data: dict, item: str) -> None:
+    key, eq, raw = item.partition("=")
+    if not eq or not key.strip():
+        raise UserError(f"bad --set {item!r}: expected key=value (e.g. optim.lr=1e-5)")
+    *parents, leaf = key.strip().split(".")
+    node = data
+    for part in parents:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise UserError(f"bad --set {item!r}: {part!r} is not a section")
+    node[leaf] = _parse_value(raw.strip())
+
+
+def _parse_value(raw: str) -> Any:
+    """YAML semantics for override values: 1e-5, true, null, [a, b], {k: v} all work."""
+    try:
+        return yaml.safe_load(raw)
+    except yaml.YAMLError:
+        return raw
+
+
+def _key_lines(node: yaml.Node | None, prefix: str = "") -> dict[str, int]:
+    """Dotted key -> 1-based line, so errors can point into the file."""
+    out: dict[str, int] = {}
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            key = f"{prefix}{k.value}"
+            out[key] = k.start_mark.line + 1
+            out.update(_key_lines(v, key + "."))
+    elif isinstance(node, yaml.SequenceNode):
+        for i, v in enumerate(node.value):
+            out[f"{prefix[:-1]}[{i}]"] = v.start_mark.line + 1
+            out.update(_key_lines(v, f"{prefix[:-1]}[{i}]."))
+    return out
+
+
+def from_dict(cls: type, data: Any, *, where: str = "config", lines: dict | None = None,
+              prefix: str = ""):
+    """Build dataclass `cls` from plain data, checking every key and type."""
+    lines = lines or {}
+
+    def fail(key: str, msg: str) -> UserError:
+        line = lines.get(key)
+        return UserError(f"{key}: {msg}", where=f"{where}:{line}" if line else where)
+
+    if not isinstance(data, dict):
+        return _coerce(cls, data, prefix.rstrip(".") or "config", fail)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        key = prefix + str(unknown[0])
+        raise fail(key, f"unknown key; known keys here: {', '.join(fields)}")
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for name, value in data.items():
+        kwargs[name] = _coerce(hints[name], value, prefix + name, fail, where, lines)
+    return cls(**kwargs)
+
+
+def _coerce(tp: Any, value: Any, key: str, fail, where: str = "", lines: dict | None = None):
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise fail(key, f"expected a mapping, got {value!r}")
+        return from_dict(tp, value, where=where, lines=lines, prefix=key + ".")
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(inner[0], value, key, fail, where, lines)
+    if origin is list:
+        if not isinstance(value, list):
+            raise fail(key, f"expected a list, got {value!r}")
+        return [_coerce(args[0], v, f"{key}[{i}]", fail, where, lines) for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise fail(key, f"expected a mapping, got {value!r}")
+        return dict(value)
+    if tp is Any:
+        return value
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp is float and isinstance(value, str):  # PyYAML reads 1e-5 (no dot) as a string
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    if tp in (int, float, str, bool) and type(value) is not tp:
+        raise fail(key, f"expected {tp.__name__}, got {value!r}")
+    return value
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    return dataclasses.asdict(cfg)
+
+
+def dump_config(cfg: Any) -> str:
+    """The resolved config as YAML (saved with every run and checkpoint)."""
+    return yaml.safe_dump(json.loads(json.dumps(to_dict(cfg))), sort_keys=False)

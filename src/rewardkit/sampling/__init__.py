@@ -1,0 +1,3 @@
+from rewardkit.sampling.base import Sampler, SamplingParams
+
+__all__ = ["Sampler", "SamplingParams"]
