@@ -115,3 +115,55 @@ def test_unknown_advantage_parameter(write_jsonl, capsys):
     assert score(["--task", "math", "--reward", "accuracy", "--advantage", "grpo:epsilon=1",
                   "--input", str(src)]) == 2
     assert "epsilon" in capsys.readouterr().err
+
+
+def _hapo_file(write_jsonl, steps, name):
+    # Problem "a" in every step; "b" only at step 0 (its history must not leak into "a").
+    rows = {
+        0: [group("1", ["\\boxed{1}", "\\boxed{1}", "\\boxed{2}"], [20, 30, 5], id="a", step=0),
+            group("1", ["\\boxed{1}"], [3], id="b", step=0)],
+        1: [group("1", ["\\boxed{1}", "\\boxed{2}", "\\boxed{1}"], [10, 40, 30], id="a", step=1)],
+        2: [group("1", ["\\boxed{1}", "\\boxed{2}"], [10, 5], id="a", step=2)],
+    }
+    return write_jsonl([r for s in steps for r in rows[s]], name=name)
+
+
+def _hapo_scores(path):
+    return [[c["rewards"]["hapo"] for c in json.loads(x)["completions"]]
+            for x in path.read_text().splitlines()]
+
+
+def test_hapo_history_across_steps_and_split_runs(write_jsonl, tmp_path):
+    base = ["--task", "math", "--reward", "accuracy", "--reward", "hapo"]
+    whole = tmp_path / "whole.jsonl"
+    assert score([*base, "--input", str(_hapo_file(write_jsonl, [0, 1, 2], "all.jsonl")),
+                  "--output", str(whole)]) == 0
+    import math
+    c = math.cos
+    expected = [
+        [0.0, 0.0, 0.0],  # step 0: no history for "a" yet -> 0 for everyone
+        [0.0],            # "b" at step 0: no history either
+        # step 1: h_a = 20 (shortest correct at step 0; "b"'s 3 does not count)
+        #   L=10 correct: cos(pi/2 * 10/20) = 0.7071
+        #   L=40 wrong:   L >= 2h -> -1, min(0, -1) = -1
+        #   L=30 correct: cos(pi/2 * 30/20) = -0.7071, max(-0.7, .) = -0.7
+        [c(math.pi / 4), -1.0, -0.7],
+        # step 2: h_a = min(20, 10) = 10 (step 1's correct 10)
+        #   L=10 correct: cos(pi/2) = 0;  L=5 wrong: cos(pi/4) = 0.7071, min(0, .) = 0
+        [c(math.pi / 2), 0.0],
+    ]
+    got = _hapo_scores(whole)
+    assert len(got) == 4 and all(g == pytest.approx(e, abs=1e-12) for g, e in zip(got, expected))
+
+    # The same file in two runs, with the state saved after the first, gives identical numbers.
+    state = tmp_path / "state.json"
+    part1, part2 = tmp_path / "p1.jsonl", tmp_path / "p2.jsonl"
+    assert score([*base, "--input", str(_hapo_file(write_jsonl, [0, 1], "a.jsonl")),
+                  "--output", str(part1), "--save-state", str(state)]) == 0
+    assert score([*base, "--input", str(_hapo_file(write_jsonl, [2], "b.jsonl")),
+                  "--output", str(part2), "--load-state", str(state)]) == 0
+    assert _hapo_scores(part1) + _hapo_scores(part2) == got
+    # Without the saved state the last step has no history: proof the state carried it.
+    assert score([*base, "--input", str(_hapo_file(write_jsonl, [2], "c.jsonl")),
+                  "--output", str(part2)]) == 0
+    assert _hapo_scores(part2) == [[0.0, 0.0]]
