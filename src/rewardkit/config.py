@@ -135,7 +135,7 @@ class TrainConfig:
 
 
 def load_config(path: str | Path | None, overrides: list[str] = (), cls: type = TrainConfig):
-    """Read YAML (or defaults when `path` is None), apply `key=value` overrides, validate."""
+    """Read YAML (defaults when `path` is None), apply `key=value` overrides, validate."""
     data: dict[str, Any] = {}
     lines: dict[str, int] = {}
     where = str(path) if path is not None else "--set"

@@ -43,6 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("rewardkit: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `rewardkit rewards show x | head`
+        sys.stderr.close()
+        return 0
 
 
 def entrypoint() -> None:

@@ -1,6 +1,16 @@
 """Rewards: pure functions over one group. Importing this package registers every built-in one."""
 
-from rewardkit.rewards import correctness, format  # noqa: F401  (registration)
+from rewardkit.rewards import (  # noqa: F401  (registration)
+    budget,
+    correctness,
+    format,
+    hapo,
+    laser,
+    length,
+    logprob,
+    repetition,
+    toolrl,
+)
 from rewardkit.rewards.base import RewardContext, stateful
 from rewardkit.rewards.combine import RewardScorer, RewardSpec, parse_spec, total_reward
 

@@ -11,8 +11,8 @@ from rewardkit.types import Group
 
 @REWARDS.register("accuracy")
 def accuracy(group: Group, *, ctx: RewardContext | None = None) -> list[float]:
-    """1.0 if the task's verifier accepted the completion, 0.0 if it rejected it, NaN if it could not
-    judge (timeout, unparseable gold, verifier error).
+    """1.0 if the task's verifier accepted the completion, 0.0 if it rejected it, NaN if it could
+    not judge (timeout, unparseable gold, verifier error).
 
     The outcome reward of RLVR: DeepSeek-R1 / GRPO, "DeepSeekMath" (https://arxiv.org/abs/2402.03300).
     The group must have been verified (`Task.verify`); an unverified group is an error, not zeros.

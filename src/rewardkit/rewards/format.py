@@ -26,9 +26,9 @@ def has_think_block(text: str) -> bool:
 def format_reward(
     group: Group, *, think_tags: bool = True, ctx: RewardContext | None = None
 ) -> list[float]:
-    """1.0 if the reply has a closed, non-empty <think>...</think> block (when `think_tags`) followed
-    by a final answer that the task's extractor finds (\\boxed{} for math), else 0.0. Never NaN:
-    structure can always be judged, even when correctness cannot.
+    """1.0 if the reply has a closed, non-empty <think>...</think> block (when `think_tags`)
+    followed by a final answer that the task's extractor finds (\\boxed{} for math), else 0.0.
+    Never NaN: structure can always be judged, even when correctness cannot.
 
     The format reward of DeepSeek-R1 ("DeepSeek-R1: Incentivizing Reasoning Capability in LLMs via
     Reinforcement Learning", https://arxiv.org/abs/2501.12948), which rewards the think tags.

@@ -19,7 +19,9 @@ from rewardkit.types import Group, Problem
 Verdict = tuple["bool | None", str]  # (correct, status)
 
 # The answer format every task's prompt asks for: reasoning, then \boxed{answer}.
-ANSWER_INSTRUCTION = "Think step by step inside <think></think>, then give the final answer as \\boxed{answer}."
+ANSWER_INSTRUCTION = (
+    "Think step by step inside <think></think>, then give the final answer as \\boxed{answer}."
+)
 
 
 def last_boxed(text: str) -> str | None:

@@ -1,0 +1,31 @@
+"""Small helpers shared by the reward families (not registered, not public API)."""
+
+from __future__ import annotations
+
+import math
+
+from rewardkit.types import Group
+
+
+def verdicts(group: Group, reward: str) -> tuple[bool | None, ...]:
+    """The group's verdicts; an unverified group is an error, never silently all-wrong."""
+    if not group.verified:
+        raise ValueError(f"reward {reward!r}: group {group.problem.id!r} has not been verified")
+    return group.correct
+
+
+def judged_accuracy(correct: tuple[bool | None, ...]) -> float:
+    """Share of correct answers among the judged ones (None left out); NaN if none was judged.
+
+    >>> judged_accuracy((True, False, None)), judged_accuracy((None,))
+    (0.5, nan)
+    """
+    judged = [c for c in correct if c is not None]
+    return sum(judged) / len(judged) if judged else math.nan
+
+
+def require_positive(reward: str, **values: float) -> None:
+    """Fail at the first call with a named parameter, not with a ZeroDivisionError later."""
+    for name, value in values.items():
+        if not value > 0:
+            raise ValueError(f"reward {reward!r}: {name} must be > 0, got {value!r}")

@@ -1,0 +1,111 @@
+"""`rewardkit eval` and `rewardkit compare` through main(argv), with a scripted sampler."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+import pytest
+
+from rewardkit.cli import eval as eval_cli
+from rewardkit.cli.main import main
+from rewardkit.sampling.base import SamplingParams
+from rewardkit.types import Completion
+
+
+class EchoSampler:
+    """Answers every prompt with \\boxed{<the number in the first word>}, short then long."""
+
+    def __init__(self) -> None:
+        self.params: list[SamplingParams] = []
+
+    def sample(self, prompts: Sequence[str], params: SamplingParams) -> list[list[Completion]]:
+        self.params.append(params)
+        out = []
+        for p in prompts:
+            guess = p.split()[0]
+            out.append([
+                Completion(f"<think>ok</think> \\boxed{{{guess}}}", 5 + 10 * i, "stop")
+                if i % 2 == 0 else Completion("<think>hmm", params.max_new_tokens, "length")
+                for i in range(params.n)
+            ])
+        return out
+
+
+@pytest.fixture
+def sampler(monkeypatch):
+    s = EchoSampler()
+    seen = {}
+
+    def fake_load(model, *, device, dtype):
+        seen.update(model=model, device=device, dtype=dtype)
+        return s
+
+    monkeypatch.setattr(eval_cli, "load_sampler", fake_load)
+    s.seen = seen
+    return s
+
+
+@pytest.fixture
+def data(tmp_path):
+    # questions start with a number; the gold equals it for 2 of 3 rows
+    rows = [{"q": "7 apples", "a": "7"}, {"q": "3 pears", "a": "3"}, {"q": "5 figs", "a": "6"}]
+    path = tmp_path / "tiny.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_eval_writes_summary_and_samples(tmp_path, sampler, data, capsys):
+    out = tmp_path / "ev"
+    rc = main(["eval", "--model", "some/model", "--data", str(data), "--task", "gsm8k",
+               "--prompt-key", "q", "--answer-key", "a", "--n", "2", "--max-new-tokens", "32",
+               "--temperature", "0.5", "--budgets", "8,32", "--seed", "9", "--device", "cpu",
+               "--reward", "accuracy", "--out", str(out)])
+    assert rc == 0
+    assert sampler.seen == {"model": "some/model", "device": "cpu", "dtype": "auto"}
+    (params,) = sampler.params
+    assert (params.n, params.max_new_tokens, params.temperature, params.seed) == (2, 32, 0.5, 9)
+    summary = json.loads((out / "summary.json").read_text())
+    # sample 0 of each problem answers correctly for 2 of 3 problems; sample 1 is cut off
+    assert summary["accuracy"] == pytest.approx(2 / 6)
+    assert summary["pass@2"] == pytest.approx(2 / 3)
+    assert summary["truncated_frac"] == 0.5
+    assert summary["budgets"] == {"8": pytest.approx(2 / 6), "32": pytest.approx(2 / 6)}
+    assert summary["num_problems"] == 3 and summary["data"] == str(data)
+    lines = (out / "samples.jsonl").read_text().splitlines()
+    assert len(lines) == 6 and json.loads(lines[0])["rewards"] == {"accuracy": 1.0}
+    printed = capsys.readouterr().out
+    assert "accuracy" in printed and "summary.json" in printed
+
+
+def test_eval_user_errors_exit_2(tmp_path, sampler, data, capsys):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"q": "1", "a": "1"}\n{"q": "2"}\n')
+    args = ["eval", "--model", "m", "--task", "gsm8k", "--prompt-key", "q", "--answer-key", "a"]
+    assert main([*args, "--data", str(bad)]) == 2
+    assert f"{bad}:2: missing answer key 'a'" in capsys.readouterr().err
+    assert main([*args, "--data", str(data), "--budgets", "a,b"]) == 2
+    assert "--budgets" in capsys.readouterr().err
+    assert main([*args, "--data", str(data), "--n", "0"]) == 2
+    assert sampler.params == []  # nothing was sampled for a bad command
+
+
+def test_eval_missing_model_folder_is_a_user_error(tmp_path, data, capsys):
+    rc = main(["eval", "--model", str(tmp_path / "nope"), "--data", str(data), "--task", "gsm8k",
+               "--prompt-key", "q", "--answer-key", "a"])
+    assert rc == 2 and "no such model folder" in capsys.readouterr().err
+
+
+def test_compare_cli(tmp_path, sampler, data, capsys):
+    base = ["eval", "--model", "m", "--data", str(data), "--task", "gsm8k", "--prompt-key", "q",
+            "--answer-key", "a"]
+    assert main([*base, "--n", "1", "--out", str(tmp_path / "one")]) == 0
+    assert main([*base, "--n", "2", "--out", str(tmp_path / "two")]) == 0
+    capsys.readouterr()
+    assert main(["compare", str(tmp_path / "one"), str(tmp_path / "two"),
+                 "--out", str(tmp_path / "cmp")]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("| run | accuracy |")
+    assert "| one * |" in printed  # n=1: greedy-like, all finished: accuracy 2/3 at 5 tokens
+    for name in ("report.html", "pareto.png", "budgets.png", "table.md"):
+        assert (tmp_path / "cmp" / name).exists()
