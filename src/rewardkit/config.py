@@ -283,7 +283,7 @@ class ConfigError(ValueError):
 _CHOICES = {
     "device": ("auto", "cpu", "cuda"),
     "dtype": ("auto", "float32", "bfloat16", "float16"),
-    "loss.aggregation": ("token_mean", "seq_mean", "constant"),
+    "loss.aggregation": ("token_mean", "seq_mean", "constant", "sum"),
     "loss.kl_estimator": ("k1", "k2", "k3"),
     "optim.schedule": ("constant", "cosine", "linear"),
 }
@@ -347,5 +347,9 @@ def validate_train_config(cfg: TrainConfig) -> None:
 
     check("advantage", ADVANTAGES, cfg.advantage.name, 1, cfg.advantage.params)
     check("loss", LOSSES, cfg.loss.name, 4, cfg.loss.params)
+    wants = inspect.signature(LOSSES.get(cfg.loss.name)).parameters
+    if "group_ids" in wants and cfg.optim.minibatch_size % cfg.sampling.group_size:
+        raise ConfigError("optim.minibatch_size", f"loss {cfg.loss.name!r} needs whole groups in "
+                          "a minibatch: use a multiple of sampling.group_size")
     if not hasattr(losses, f"kl_{cfg.loss.kl_estimator}"):
         raise ConfigError("loss.kl_estimator", f"losses.kl_{cfg.loss.kl_estimator} is missing")

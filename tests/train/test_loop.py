@@ -80,17 +80,27 @@ def test_dynamic_sampling_drops_equal_reward_groups(make_config, tmp_path):
         assert math.isfinite(row["loss"])
 
 
-def test_off_policy_epochs_kl_and_overlong_mask(make_config, tmp_path):
+def test_off_policy_epochs_and_kl(make_config, tmp_path):
     cfg = load_config(make_config(
         steps=2, loss={"kl_coef": 0.1, "kl_estimator": "k3", "entropy_coef": 0.01},
-        optim={"epochs": 2, "updates_per_epoch": 2, "minibatch_size": 3},
-        filters={"overlong_mask": True}))
+        optim={"epochs": 2, "updates_per_epoch": 2, "minibatch_size": 3}))
     rows = train(cfg, tmp_path / "run")
     for r in rows:
         assert math.isfinite(r["loss"]) and r["kl"] >= 0
-        assert "loss/clip_frac_high" in r
+        assert "loss/clip_frac_high" in r and r["loss/ratio_max"] >= 1.0
     # step 1 starts at the reference, so its first update sees KL 0 exactly; later updates move
     assert rows[1]["kl"] > 0
+
+
+def test_overlong_mask_gives_truncated_completions_no_weight(make_config, tiny_model, tmp_path):
+    # The random 100-token model almost never emits EOS within 6 tokens: every completion is cut.
+    cfg = load_config(make_config(steps=1, filters={"overlong_mask": True}))
+    row = train(cfg, tmp_path / "run")[0]
+    assert row["length/truncated_frac"] == 1.0  # precondition of this test
+    assert row["grad_norm"] == 0.0 and row["loss"] == 0.0
+    _, ckpt = latest_checkpoint(tmp_path / "run")
+    before, after = weights(tiny_model), weights(ckpt)
+    assert all(torch.equal(before[k], after[k]) for k in before)
 
 
 def test_nonfinite_loss_is_skipped_then_stops(make_config, tiny_model, tmp_path):

@@ -10,33 +10,15 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-import torch
-
 from rewardkit.tasks.base import Task
 from rewardkit.types import Problem
 
-CHARS = "0123456789+="
 
+def build_model(out: Path, *, seed: int = 0) -> Path:
+    """The project's character-level tiny Qwen2 (models/tiny.py), as small as it goes."""
+    from rewardkit.models.tiny import build_tiny_model
 
-def build_model(out: Path, *, seed: int = 0, hidden: int = 32, layers: int = 2) -> Path:
-    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
-
-    vocab = {"<pad>": 0, "<eos>": 1, "<unk>": 2} | {c: i + 3 for i, c in enumerate(CHARS)}
-    tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
-    tok.decoder = decoders.Fuse()
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="<eos>",
-                                   unk_token="<unk>")
-    torch.manual_seed(seed)
-    config = Qwen2Config(vocab_size=len(vocab), hidden_size=hidden, intermediate_size=2 * hidden,
-                         num_hidden_layers=layers, num_attention_heads=2, num_key_value_heads=1,
-                         max_position_embeddings=64, tie_word_embeddings=True,
-                         eos_token_id=1, pad_token_id=0, bos_token_id=None)
-    model = Qwen2ForCausalLM(config)
-    model.save_pretrained(out)
-    fast.save_pretrained(out)
-    return Path(out)
+    return build_tiny_model(out, layers=2, hidden=32, heads=2, seed=seed, max_position=64)
 
 
 class CountTask(Task):

@@ -162,12 +162,15 @@ def collect(run: Run, step: int) -> tuple[Batch, Batch, dict[str, float]]:
 
 def prepare_rows(run: Run, kept: Batch, step: int) -> list[Row]:
     cfg, tok = run.cfg, run.tokenizer
+    G = cfg.sampling.group_size
+    totals = np.array([total_reward(s, run.scorer.weights) for s in kept.scores]).reshape(-1, G)
     rows = []
-    for group, prompt in zip(kept.groups, kept.prompts):
+    for g, (group, prompt) in enumerate(zip(kept.groups, kept.prompts)):
         p_ids = encode_prompt(tok, prompt)
-        for c in group.completions:
+        for i, c in enumerate(group.completions):
             weight = 0.0 if cfg.filters.overlong_mask and c.truncated else 1.0
-            rows.append(Row(p_ids, completion_ids(tok, c), weight=weight))
+            rows.append(Row(p_ids, completion_ids(tok, c), weight=weight,
+                            reward=float(totals[g, i]), group=g))
     # Old log-probs are only needed when the policy moves between optimizer steps of one batch.
     if run.off_policy or (cfg.loss.kl_coef > 0 and cfg.loss.kl_in_reward):
         run.fill_logprobs(rows, "old_logp", run.model)
@@ -176,8 +179,6 @@ def prepare_rows(run: Run, kept: Batch, step: int) -> list[Row]:
         with context:
             run.fill_logprobs(rows, "ref_logp", model)
 
-    G = cfg.sampling.group_size
-    totals = np.array([total_reward(s, run.scorer.weights) for s in kept.scores]).reshape(-1, G)
     lengths = np.array([g.lengths for g in kept.groups], dtype=np.float64).reshape(-1, G)
     if cfg.loss.kl_coef > 0 and cfg.loss.kl_in_reward:  # sequence KL, subtracted from the reward
         kl = np.array([float(run.kl_fn(r.old_logp, r.ref_logp).sum()) for r in rows])
@@ -200,7 +201,7 @@ def prepare_rows(run: Run, kept: Batch, step: int) -> list[Row]:
 
 
 def policy_update(run: Run, rows: list[Row], step: int) -> dict[str, float]:
-    cfg = run.cfg
+    cfg, G = run.cfg, run.cfg.sampling.group_size
     counters = {"lr": run.scheduler.get_last_lr()[0],
                 "nonfinite_skipped": run.counters["nonfinite_skipped"]}
     if run.sum(len(rows)) == 0:  # every group was filtered out: nothing to learn from
@@ -208,10 +209,12 @@ def policy_update(run: Run, rows: list[Row], step: int) -> dict[str, float]:
     stats: dict[str, float] = defaultdict(float)
     n_updates = cfg.optim.epochs * cfg.optim.updates_per_epoch
     for epoch in range(cfg.optim.epochs):
+        # Shuffle whole groups: a minibatch that is a multiple of G keeps its groups intact
+        # (DRPO normalises per question).
         rng = np.random.default_rng(seed_for(cfg.seed, step, epoch, run.rank))
-        order = rng.permutation(len(rows))
-        for part in np.array_split(order, cfg.optim.updates_per_epoch):
-            part_rows = [rows[i] for i in part]
+        groups = rng.permutation(len(rows) // G if rows else 0)
+        for part in np.array_split(groups, cfg.optim.updates_per_epoch):
+            part_rows = [rows[g * G + i] for g in part for i in range(G)]
             # Each minibatch loss is scaled by its share of the global part, so the gradients
             # summed over minibatches and ranks equal those of one big batch.
             n_rows = run.sum(len(part_rows))
@@ -222,6 +225,7 @@ def policy_update(run: Run, rows: list[Row], step: int) -> dict[str, float]:
                              pad_id=run.tokenizer.pad_token_id, device=run.device)
                 share = (float(mb.mask.sum()) / max(n_tokens, 1e-9)
                          if cfg.loss.aggregation == "token_mean" else len(mb.mask) / n_rows)
+                # ("sum", DRPO: the minibatch's mean over its questions, weighted by their share)
                 loss, mb_stats = minibatch_loss(run, mb)
                 stats["loss"] += float(loss.detach()) * share / n_updates  # NaN shows here
                 if not torch.isfinite(loss):
@@ -243,7 +247,10 @@ def minibatch_loss(run: Run, mb: Any) -> tuple[torch.Tensor, dict[str, float]]:
                                    entropy=True)  # (B, T) each
     old_logp = mb.old_logp if run.off_policy else logp.detach()  # on-policy: exact, no extra pass
     adv = mb.advantages[:, None].expand_as(logp)  # (B, T): a sequence's advantage on its tokens
-    loss_tok, stats = run.loss_fn(logp, old_logp, adv, mb.mask, **run.loss_kwargs)  # (B, T)
+    extra = {"rewards": mb.rewards, "group_ids": mb.group_ids,
+             "max_new_tokens": cfg.sampling.max_new_tokens}  # for losses that take them (DRPO)
+    extra = {k: v for k, v in extra.items() if k in run.loss_batch_args}
+    loss_tok, stats = run.loss_fn(logp, old_logp, adv, mb.mask, **run.loss_kwargs, **extra)
     stats = {f"loss/{k}": float(v) for k, v in stats.items()}
     if cfg.loss.kl_coef > 0 and not cfg.loss.kl_in_reward:
         kl = run.kl_fn(logp, mb.ref_logp)

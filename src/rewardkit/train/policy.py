@@ -83,6 +83,8 @@ class Row:
     advantage: float = 0.0
     weight: float = 1.0
     """0 removes the row from the loss (overlong filtering)"""
+    reward: float = 0.0  # the total reward (DRPO reads it)
+    group: int = 0  # index of its group in the step's batch
     old_logp: torch.Tensor | None = None  # (T_i,)
     ref_logp: torch.Tensor | None = None  # (T_i,)
 
@@ -95,6 +97,8 @@ class TokenBatch:
     targets: torch.Tensor  # (B, T) completion token ids (0 where padded)
     mask: torch.Tensor  # (B, T) 1 on real completion tokens, times the row weight
     advantages: torch.Tensor  # (B,)
+    rewards: torch.Tensor  # (B,)
+    group_ids: torch.Tensor  # (B,)
     old_logp: torch.Tensor | None  # (B, T)
     ref_logp: torch.Tensor | None  # (B, T)
 
@@ -127,6 +131,8 @@ def collate(rows: list[Row], *, pad_id: int, device: torch.device) -> TokenBatch
     return TokenBatch(
         input_ids.to(device), attention.to(device), positions.to(device), targets.to(device),
         mask.to(device), torch.tensor([r.advantage for r in rows], device=device),
+        torch.tensor([r.reward for r in rows], device=device),
+        torch.tensor([r.group for r in rows], device=device),
         stack("old_logp"), stack("ref_logp"),
     )
 

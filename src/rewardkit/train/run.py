@@ -101,7 +101,8 @@ class Run:
         clip = {"clip_low": cfg.loss.clip_low, "clip_high": cfg.loss.clip_high,
                 "dual_clip": cfg.loss.dual_clip}
         self.loss_kwargs = {k: v for k, v in clip.items() if k in accepted} | dict(cfg.loss.params)
-        self.kl_fn = getattr(losses, f"kl_{cfg.loss.kl_estimator}")
+        self.loss_batch_args = {"rewards", "group_ids", "max_new_tokens"} & set(accepted)
+        self.kl_fn = losses.kl_estimator(cfg.loss.kl_estimator)
         self.aggregate = losses.aggregate
 
         self.counters = {"nonfinite_skipped": 0, "nonfinite_in_a_row": 0}
