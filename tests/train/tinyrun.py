@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+from rewardkit.rewards.base import state_of, stateful
 from rewardkit.tasks.base import Task
 from rewardkit.types import Problem
 
@@ -50,3 +51,15 @@ def digits(group, *, ctx=None) -> list[float]:
 def nan_loss(logp, old_logp, advantages, mask, *, clip_low=0.2, clip_high=0.2, dual_clip=None):
     """A loss that is always NaN, to exercise the non-finite guard."""
     return logp * float("nan"), {}
+
+
+def _seen_update(state: dict, batch, *, step: int) -> dict:
+    return {"seen": state.get("seen", 0) + sum(len(g) for g in batch)}
+
+
+@stateful(_seen_update)
+def novelty(group, *, ctx=None) -> list[float]:
+    """A stateful stand-in: 1/(1 + completions seen in earlier steps). Wrong after a resume
+    unless the reward state was restored."""
+    seen = state_of(ctx).get("seen", 0)
+    return [1.0 / (1 + seen)] * len(group)

@@ -260,5 +260,5 @@ def load_checkpoint(
     scheduler.load_state_dict(opt["scheduler"])
     rng_file = directory / f"rng-rank{rank}.pt"
     if rng_file.exists():  # absent when resuming with more processes than were saved
-        set_rng_state(torch.load(rng_file, weights_only=False))
+        set_rng_state(torch.load(rng_file, weights_only=True))
     return json.loads((directory / "trainer_state.json").read_text(encoding="utf-8"))

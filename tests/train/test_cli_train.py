@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+import yaml
+
+from rewardkit.cli.main import main
+
+
+def test_misspelled_key_exits_2_naming_file_line_and_key(make_config, capsys):
+    path = make_config()
+    path.write_text(path.read_text().replace("minibatch_size", "minibach_size"))
+    assert main(["train", str(path)]) == 2
+    err = capsys.readouterr().err
+    line = next(i for i, t in enumerate(path.read_text().splitlines(), 1) if "minibach_size" in t)
+    assert f"{path}:{line}: optim.minibach_size: unknown key" in err
+    assert "Traceback" not in err
+
+
+def test_misspelled_set_key_exits_2(make_config, capsys):
+    assert main(["train", str(make_config()), "--set", "sampling.group_sise=4"]) == 2
+    assert "sampling.group_sise: unknown key" in capsys.readouterr().err
+
+
+def test_unknown_reward_parameter_exits_2(make_config, capsys):
+    path = make_config(rewards=[{"name": "accuracy", "params": {"alpha": 1}}])
+    assert main(["train", str(path)]) == 2
+    assert "rewards[0]" in capsys.readouterr().err
+
+
+def test_bad_choice_exits_2(make_config, capsys):
+    assert main(["train", str(make_config()), "--set", "loss.aggregation=mean"]) == 2
+    assert "loss.aggregation: expected one of" in capsys.readouterr().err
+
+
+def test_print_config_shows_resolved_values(make_config, capsys):
+    assert main(["train", str(make_config()), "--set", "optim.lr=3e-4", "--print-config"]) == 0
+    cfg = yaml.safe_load(capsys.readouterr().out)
+    assert cfg["optim"]["lr"] == 3e-4 and cfg["optim"]["epochs"] == 1  # default filled in
+    assert cfg["sampling"]["group_size"] == 4
+
+
+def test_train_runs_from_the_cli(make_config, tmp_path):
+    out = tmp_path / "run"
+    assert main(["train", str(make_config(steps=1)), "--out", str(out)]) == 0
+    assert (out / "metrics.jsonl").exists() and (out / "config.yaml").exists()
+    assert main(["train", str(make_config(steps=1)), "--out", str(out)]) == 2  # no --resume
