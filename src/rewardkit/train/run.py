@@ -19,7 +19,7 @@ import yaml
 import rewardkit.losses as losses
 from rewardkit.config import TrainConfig, dump_config
 from rewardkit.errors import UserError
-from rewardkit.registry import LOSSES
+from rewardkit.registry import LOSSES, UnknownName
 from rewardkit.rewards.combine import RewardScorer, RewardSpec
 from rewardkit.sampling.base import Sampler
 from rewardkit.tasks import get_task
@@ -82,7 +82,10 @@ class Run:
         self.ref = (load_reference(cfg.model, self.model, device=self.device, dtype=dtype)
                     if cfg.loss.kl_coef > 0 else None)
         self.sampler = sampler or make_sampler(self.model, self.tokenizer)
-        self.task = get_task(cfg.task)
+        try:
+            self.task = get_task(cfg.task)
+        except UnknownName as e:
+            raise UserError(f"task: {e}") from None
         self.scorer = RewardScorer([RewardSpec(r.name, r.weight, r.params) for r in cfg.rewards])
         self.data = ProblemStream(load_problems(self.task, data=cfg.data, split="train",
                                                 seed=cfg.seed), seed=cfg.seed)
