@@ -20,7 +20,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from rewardkit.eval.harness import atomic_write_text, read_eval
+from rewardkit.eval.harness import read_eval
+from rewardkit.fileio import atomic_write_text
 
 # Table columns in order: (summary key, header, format). Columns no run has are left out.
 COLUMNS = [
