@@ -106,6 +106,7 @@ def test_compare_cli(tmp_path, sampler, data, capsys):
                  "--out", str(tmp_path / "cmp")]) == 0
     printed = capsys.readouterr().out
     assert printed.startswith("| run | accuracy |")
-    assert "| one * |" in printed  # n=1: greedy-like, all finished: accuracy 2/3 at 5 tokens
+    assert "| one * |" in printed  # n=1: all finished: accuracy 2/3 at 5 tokens
+    assert "note: these runs differ in n" in printed
     for name in ("report.html", "pareto.png", "budgets.png", "table.md"):
         assert (tmp_path / "cmp" / name).exists()

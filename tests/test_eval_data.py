@@ -128,3 +128,27 @@ def test_task_with_problems_method_generates(monkeypatch):
     assert [p.id for p in problems] == ["test-5-0", "test-5-1", "test-5-2"]
     _, problems, _ = load_eval_data("generated")
     assert len(problems) == eval_data.DEFAULT_GENERATED
+
+
+@pytest.mark.parametrize("name, rel", [("gsm8k", "gsm8k/test.jsonl"),
+                                       ("math", "math500/test.jsonl")])
+def test_gold_echo_scores_one_on_local_data(name, rel):
+    """The real files, prompts and verifiers fit together: echoing the gold answer is correct and
+    a wrong number is not (so every gold in the first 30 rows parses and verifies against itself)."""
+    if not _has_local(rel):
+        pytest.skip(f"shared/data/{rel} not present")
+    from rewardkit.eval import evaluate
+    from rewardkit.types import Completion
+
+    task, problems, _ = load_eval_data(name, limit=30)
+    gold_by_prompt = {task.prompt(p): p.answer for p in problems}
+
+    class GoldEcho:
+        def sample(self, prompts, params):
+            return [[Completion(f"<think>.</think> \\boxed{{{gold_by_prompt[q]}}}", 5),
+                     Completion("<think>.</think> \\boxed{-987654}", 5)] for q in prompts]
+
+    samples, summary = evaluate(GoldEcho(), task, problems, n=2, max_new_tokens=8,
+                                temperature=0.0, seed=0)
+    assert [s["correct"] for s in samples] == [True, False] * 30
+    assert summary["pass@2"] == 1.0 and summary["accuracy"] == 0.5

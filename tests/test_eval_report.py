@@ -123,3 +123,12 @@ def test_compare_missing_summary_is_a_user_error(tmp_path):
 
     with pytest.raises(UserError, match="no summary.json"):
         compare([tmp_path], tmp_path / "cmp")
+
+
+def test_report_warns_when_settings_differ(tmp_path):
+    runs = [{"name": "a", "accuracy": 0.5, "mean_tokens": 10.0, "data": "gsm8k", "n": 4},
+            {"name": "b", "accuracy": 0.6, "mean_tokens": 20.0, "data": "math", "n": 4}]
+    page = write_report(tmp_path, runs)["report"].read_text()
+    assert '<p class="warn">These runs differ in data:' in page
+    same = write_report(tmp_path / "same", [dict(runs[0], name="c"), runs[0]])["report"]
+    assert 'class="warn"' not in same.read_text()

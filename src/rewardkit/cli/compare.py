@@ -23,9 +23,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rewardkit.eval.report import compare
+    from rewardkit.eval.report import differing_settings, load_runs, markdown_table, write_report
 
-    table, paths = compare(args.dirs, args.out)
-    print(table)
+    runs, samples_by_run = load_runs(args.dirs)
+    paths = write_report(args.out, runs, samples_by_run, title="rewardkit compare")
+    print(markdown_table(runs))
+    differing = differing_settings(runs)
+    if differing:
+        print(f"\nnote: these runs differ in {', '.join(differing)}: compare with care")
     print(f"\nwrote {', '.join(str(p) for p in paths.values())}")
     return 0

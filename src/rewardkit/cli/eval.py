@@ -1,4 +1,4 @@
-"""`rewardkit eval`: sample a model on a benchmark, verify as training does, write the numbers.
+r"""`rewardkit eval`: sample a model on a benchmark, verify as training does, write the numbers.
 
     rewardkit eval --model runs/x/checkpoints/step-200 --data gsm8k --limit 200 --n 4 \
         --max-new-tokens 512 --temperature 0.6 --out runs/eval/x

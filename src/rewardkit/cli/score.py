@@ -20,9 +20,10 @@ from pathlib import Path
 import numpy as np
 
 from rewardkit.errors import UserError
+from rewardkit.fileio import atomic_write
 from rewardkit.rewards import RewardScorer, parse_spec, total_reward
 from rewardkit.rewards.combine import nan_to_none
-from rewardkit.rollouts import atomic_write, batches_by_step, read_rollouts
+from rewardkit.rollouts import batches_by_step, read_rollouts
 from rewardkit.tasks import get_task
 
 

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -24,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from rewardkit.eval.metrics import difficulty_of, summarize
+from rewardkit.fileio import atomic_write_text
 from rewardkit.rewards.combine import RewardScorer, RewardSpec, nan_to_none, total_reward
 from rewardkit.sampling.base import Sampler, SamplingParams
 from rewardkit.tasks.base import Task
@@ -171,25 +170,6 @@ def to_json(obj: Any) -> Any:
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     return obj
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write `text` to a temp file in the same folder, then os.replace it onto `path`.
-
-    A reader never sees a half-written file, and a crash leaves the old file (if any) intact.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_eval(out_dir: str | Path, samples: Sequence[dict], summary: dict) -> tuple[Path, Path]:

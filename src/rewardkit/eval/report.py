@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import base64
 import html
+import json
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from rewardkit.eval.harness import atomic_write_text, read_eval
+from rewardkit.eval.harness import read_eval
+from rewardkit.fileio import atomic_write_text
 
 # Table columns in order: (summary key, header, format). Columns no run has are left out.
 COLUMNS = [
@@ -79,6 +81,19 @@ def markdown_table(runs: Sequence[Mapping[str, Any]]) -> str:
         name = row[0].replace("|", "\\|") + (" *" if i in front else "")
         lines.append("| " + " | ".join([name, *row[1:]]) + " |")
     return "\n".join(lines)
+
+
+SETTINGS = ("task", "data", "n", "max_new_tokens", "temperature")
+
+
+def differing_settings(runs: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Eval settings that differ between runs (absent ones are ignored): such runs are not
+    strictly comparable, and the report says so.
+
+    >>> differing_settings([{"data": "gsm8k", "n": 4}, {"data": "gsm8k", "n": 8}, {"n": 4}])
+    ['n']
+    """
+    return [k for k in SETTINGS if len({json.dumps(r[k]) for r in runs if k in r}) > 1]
 
 
 def pareto_front(runs: Sequence[Mapping[str, Any]]) -> list[int]:
@@ -167,7 +182,9 @@ def plot_budgets(runs: Sequence[Mapping[str, Any]], path: str | Path) -> Path | 
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:2em;max-width:1400px;color:#222}
 table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #ccc;padding:4px 8px}
-td.num{text-align:right;font-variant-numeric:tabular-nums}tr.front td:first-child{font-weight:bold}
+td.num{text-align:right;font-variant-numeric:tabular-nums}#runs td:first-child{white-space:nowrap}
+.warn{background:#fff4d6;border:1px solid #e0c060;padding:6px 10px}
+tr.front td:first-child{font-weight:bold}
 img{max-width:100%;height:auto;border:1px solid #eee}
 table.samples{table-layout:fixed;width:100%}.samples td{vertical-align:top}
 pre{white-space:pre-wrap;word-break:break-word;max-height:24em;overflow:auto;font-size:12px;
@@ -233,6 +250,9 @@ def render_html(runs: Sequence[Mapping[str, Any]], images: Mapping[str, Path],
         tds = [f"<td>{e(row[0])}{' ★' if i in front else ''}</td>"]
         tds += [f'<td class="num">{e(c)}</td>' for c in row[1:]]
         rows.append(f'<tr class="{"front" if i in front else ""}">' + "".join(tds) + "</tr>")
+    differing = differing_settings(runs)
+    warn = [f'<p class="warn">These runs differ in {e(", ".join(differing))}: '
+            "compare them with care.</p>"] if differing else []
     parts = [
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
         f"<title>{e(title)}</title><style>{_CSS}</style></head><body>",
@@ -240,6 +260,7 @@ def render_html(runs: Sequence[Mapping[str, Any]], images: Mapping[str, Path],
         "<p>★ = on the Pareto front (no other run is at least as accurate with at most as many "
         "tokens). Accuracy is the mean over all samples; tokens are policy tokens per "
         "completion; acc / 1k tokens = accuracy / (mean tokens / 1000).</p>",
+        *warn,
         '<table id="runs"><thead><tr>' + "".join(f"<th>{e(h)}</th>" for h in headers)
         + "</tr></thead><tbody>" + "".join(rows) + "</tbody></table>",
     ]

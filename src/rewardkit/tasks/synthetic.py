@@ -1,0 +1,263 @@
+"""`arith`: multi-step addition problems made from a seed, for the CPU demo and tests.
+
+A problem adds `difficulty + 1` small numbers (difficulty = number of additions):
+
+    prompt:  "12+7+35=?\\n"
+    reply:   "<think>12+7=19 19+35=54</think>\\boxed{54}"
+
+Prompts are short on purpose: the demo model's tokens are characters. The answer is the last
+\\boxed{} after </think>, compared to the gold as an exact integer ("054" and "54.0" are wrong:
+the model is taught to write plain integers, and a verifier that forgives formats would hide it).
+
+Splits never overlap: every question falls into one bucket by a stable hash of its text
+(`test` 10%, `validation` 10%, `train` the rest), and `problems(split, n, seed)` only draws from
+its bucket. Within one call the questions are distinct; the same (split, n, seed, difficulties)
+always gives the same list.
+
+Warm-start traces (`concise_trace`, `verbose_trace`, `warm_start_examples`) reach the gold answer
+with only the needed steps, or with restating, re-checking and redoing steps: the mix makes a
+supervised model "overthink", which length-aware RL rewards then cut back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import re
+import zlib
+from collections.abc import Sequence
+from typing import Any
+
+from rewardkit.errors import UserError
+from rewardkit.registry import TASKS
+from rewardkit.tasks.base import Task, Verdict, answer_region, last_boxed
+from rewardkit.types import Problem
+
+SPLITS = ("train", "validation", "test")
+_BUCKET = {"test": 0, "validation": 1}  # crc32(question) % 10 -> split; the other 8 are train
+_QUESTION = re.compile(r"(\d+(?:\+\d+)+)=\?")
+_INTEGER = re.compile(r"-?\d+")
+
+
+def split_of(question: str) -> str:
+    """The split a question belongs to, from a stable hash of its text.
+
+    >>> split_of("12+7=?"), split_of("3+4=?")
+    ('train', 'train')
+    """
+    bucket = zlib.crc32(question.encode()) % 10
+    return next((s for s, b in _BUCKET.items() if b == bucket), "train")
+
+
+def operands(question: str) -> list[int]:
+    """The numbers a question adds.
+
+    >>> operands("12+7+35=?")
+    [12, 7, 35]
+    """
+    m = _QUESTION.fullmatch(question.strip())
+    if m is None:
+        raise UserError(f"not an arith question (expected like '12+7=?'): {question!r}")
+    return [int(x) for x in m.group(1).split("+")]
+
+
+class ArithTask(Task):
+    name = "arith"
+    prompt_key = "question"
+    answer_key = "answer"
+
+    difficulties: tuple[int, ...] = (1, 2, 3)
+    """default difficulties (additions per problem) of `problems()`"""
+    max_operand: int = 99
+    """operands are drawn uniformly from 1..max_operand"""
+
+    # -- data ---------------------------------------------------------------------------------
+    def generate(
+        self,
+        n: int,
+        seed: int = 0,
+        *,
+        difficulties: Sequence[int] | None = None,
+        split: str = "train",
+    ) -> list[Problem]:
+        """`n` distinct problems of `split`; difficulties cycle through `difficulties`.
+
+        >>> [p.prompt for p in ArithTask().generate(3, seed=0, difficulties=[1, 2])]
+        ['62+88=?', '9+7+25=?', '27+72=?']
+        """
+        if split not in SPLITS:
+            raise UserError(f"unknown split {split!r}; known: {', '.join(SPLITS)}")
+        levels = list(difficulties or self.difficulties)
+        if not levels or any(not isinstance(d, int) or d < 1 for d in levels):
+            raise UserError(f"difficulties must be integers >= 1, got {levels}")
+        # A string seed is hashed by `random` itself (stable across runs and platforms).
+        rng = random.Random(f"arith:{split}:{seed}")
+        seen: set[str] = set()
+        out: list[Problem] = []
+        for i in range(n):
+            difficulty = levels[i % len(levels)]
+            for _ in range(10_000):  # rejection: other splits' questions and repeats
+                nums = [rng.randint(1, self.max_operand) for _ in range(difficulty + 1)]
+                question = "+".join(map(str, nums)) + "=?"
+                if question not in seen and split_of(question) == split:
+                    break
+            else:
+                raise UserError(
+                    f"cannot make {n} distinct {split} problems of difficulty {difficulty} "
+                    f"with operands up to {self.max_operand}"
+                )
+            seen.add(question)
+            out.append(
+                Problem(
+                    id=f"arith:{question[:-2]}",
+                    prompt=question,
+                    answer=str(sum(nums)),
+                    task=self.name,
+                    meta={"difficulty": difficulty, "split": split},
+                )
+            )
+        return out
+
+    def problems(
+        self, split: str, n: int, seed: int = 0, *, difficulties: Sequence[int] | None = None
+    ) -> list[Problem]:
+        """The trainer's and eval's entry point: `n` problems of `split` ("train", "test", ...)."""
+        return self.generate(n, seed, difficulties=difficulties, split=split)
+
+    def problem_from_row(self, row: Any, index: int) -> Problem:
+        """A JSONL row {"question", "answer", "difficulty"?}; the answer is derived if missing."""
+        problem = super().problem_from_row(row, index)
+        nums = operands(problem.prompt)
+        return dataclasses.replace(
+            problem,
+            answer=str(sum(nums)) if problem.answer is None else problem.answer,
+            meta={"difficulty": len(nums) - 1, **problem.meta},
+        )
+
+    # -- prompts ------------------------------------------------------------------------------
+    def prompt(self, problem: Problem) -> str:
+        """Just the question and a newline: no instruction (a character-level model reads every
+        character, and the format is learned in the warm start)."""
+        return f"{problem.prompt}\n"
+
+    # -- answers ------------------------------------------------------------------------------
+    def extract_answer(self, text: str) -> str | None:
+        return last_boxed(answer_region(text))
+
+    def parse_gold(self, answer: str | None) -> Any:
+        if answer is None or not _INTEGER.fullmatch(answer.strip()):
+            return None
+        return int(answer.strip())
+
+    def check(self, gold: Any, text: str) -> Verdict:
+        """Exact integer match of the last \\boxed{} after </think> (no box: wrong).
+
+        >>> t = ArithTask()
+        >>> t.check(54, "<think>12+7=19 19+35=54</think>\\\\boxed{54}")
+        (True, 'ok')
+        >>> t.check(54, "<think>\\\\boxed{54}</think>no box"), t.check(54, "\\\\boxed{054}")
+        ((False, 'ok'), (False, 'ok'))
+        """
+        predicted = self.extract_answer(text)
+        if predicted is None or not _INTEGER.fullmatch(predicted):
+            return False, "ok"
+        return predicted == str(gold), "ok"
+
+
+TASKS.register("arith")(ArithTask)
+
+
+# ---------------------------------------------------------------------------------------------
+# Warm-start traces
+
+_OPENERS = (
+    "We need {expr}.",
+    "The problem is {expr}.",
+    "Let me add {names}.",
+    "I need to add {names}.",
+    "Okay, the question asks for {expr}.",
+)
+_THEN = ("", "Then ", "Next, ", "Now ")
+_CHECKS = (
+    "Let me check: {a}+{b}={c}. Yes.",
+    "Wait, let me verify: {a}+{b}={c}. Correct.",
+    "Hmm, is {a}+{b} really {c}? {a}+{b}={c}. Yes.",
+    "Let me make sure. {a}+{b}={c}. Right.",
+)
+_REDO = "Actually, let me redo that step. {a}+{b}={c}."
+_CLOSERS = ("So the answer is {c}.", "So the total is {c}.", "That gives {c}.")
+_RECHECK_ALL = "Wait, let me go over it again. {steps}. Yes, {c}."
+
+
+def _steps(nums: Sequence[int]) -> list[tuple[int, int, int]]:
+    """Running-total steps (a, b, a + b) of adding `nums` left to right."""
+    out, total = [], nums[0]
+    for b in nums[1:]:
+        out.append((total, b, total + b))
+        total += b
+    return out
+
+
+def concise_trace(question: str) -> str:
+    """Only the needed steps, then the boxed answer.
+
+    >>> concise_trace("12+7+35=?")
+    '<think>12+7=19 19+35=54</think>\\\\boxed{54}'
+    """
+    steps = _steps(operands(question))
+    body = " ".join(f"{a}+{b}={c}" for a, b, c in steps)
+    return f"<think>{body}</think>\\boxed{{{steps[-1][2]}}}"
+
+
+def verbose_trace(question: str, rng: random.Random) -> str:
+    """The same steps, padded with restating, re-checking and redoing (how much varies by `rng`).
+
+    Every sentence is true, so the trace still ends at the gold answer.
+
+    >>> print(verbose_trace("2+3=?", random.Random(1)))
+    <think>2+3=5.
+    Let me make sure. 2+3=5. Right.
+    So the total is 5.</think>\\boxed{5}
+    """
+    nums = operands(question)
+    steps = _steps(nums)
+    names = ", ".join(map(str, nums[:-1])) + f" and {nums[-1]}"
+    expr = "+".join(map(str, nums))
+    total = steps[-1][2]
+    # How talkative this trace is: a few check almost every step, others rarely.
+    p_check = rng.uniform(0.3, 1.0)
+    lines = []
+    if rng.random() < 0.8:
+        lines.append(rng.choice(_OPENERS).format(expr=expr, names=names))
+    for i, (a, b, c) in enumerate(steps):
+        intro = ("First, " if rng.random() < 0.5 else "") if i == 0 else rng.choice(_THEN)
+        lines.append(f"{intro}{a}+{b}={c}.")
+        if rng.random() < p_check:
+            lines.append(rng.choice(_CHECKS).format(a=a, b=b, c=c))
+        if rng.random() < 0.15:
+            lines.append(_REDO.format(a=a, b=b, c=c))
+    lines.append(rng.choice(_CLOSERS).format(c=total))
+    if len(steps) > 1 and rng.random() < 0.3:
+        lines.append(_RECHECK_ALL.format(steps=" ".join(f"{a}+{b}={c}" for a, b, c in steps),
+                                         c=total))
+    return "<think>" + "\n".join(lines) + f"</think>\\boxed{{{total}}}"
+
+
+def warm_start_examples(
+    problems: Sequence[Problem], *, verbose_fraction: float = 0.8, seed: int = 0
+) -> list[tuple[str, str]]:
+    """(prompt, completion) pairs for supervised warm start; about `verbose_fraction` verbose.
+
+    Each problem gets one trace; whether it is verbose is drawn independently per problem.
+    """
+    if not 0.0 <= verbose_fraction <= 1.0:
+        raise UserError(f"verbose_fraction must be in [0, 1], got {verbose_fraction}")
+    task = ArithTask()
+    rng = random.Random(f"arith-traces:{seed}")
+    out = []
+    for p in problems:
+        if rng.random() < verbose_fraction:
+            out.append((task.prompt(p), verbose_trace(p.prompt, rng)))
+        else:
+            out.append((task.prompt(p), concise_trace(p.prompt)))
+    return out

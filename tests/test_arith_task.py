@@ -1,0 +1,141 @@
+"""The synthetic `arith` task: determinism, splits, verification, warm-start traces."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from rewardkit.errors import UserError
+from rewardkit.tasks import get_task
+from rewardkit.tasks.synthetic import (
+    ArithTask,
+    concise_trace,
+    operands,
+    split_of,
+    verbose_trace,
+    warm_start_examples,
+)
+from rewardkit.types import Completion, Group, Problem
+
+
+def test_registered():
+    assert isinstance(get_task("arith"), ArithTask)
+
+
+def test_deterministic_and_seed_dependent():
+    t = ArithTask()
+    a = t.problems("train", 50, seed=3)
+    assert a == t.problems("train", 50, seed=3)
+    assert [p.prompt for p in a] != [p.prompt for p in t.problems("train", 50, seed=4)]
+    # A longer request starts with the shorter one (the stream does not depend on n).
+    assert t.problems("train", 80, seed=3)[:50] == a
+
+
+def test_difficulty_in_meta_and_answer_is_the_sum():
+    probs = ArithTask().generate(30, seed=0, difficulties=[1, 2, 4])
+    assert [p.meta["difficulty"] for p in probs[:6]] == [1, 2, 4, 1, 2, 4]
+    for p in probs:
+        nums = operands(p.prompt)
+        assert len(nums) == p.meta["difficulty"] + 1  # difficulty = number of additions
+        assert all(1 <= x <= 99 for x in nums)
+        assert p.answer == str(sum(nums))
+        assert p.task == "arith"
+    assert len({p.id for p in probs}) == len(probs)
+
+
+def test_splits_never_overlap():
+    t = ArithTask()
+    # Same seed for every split: the split bucket alone must keep them apart.
+    train = {p.prompt for p in t.problems("train", 3000, seed=0, difficulties=[1])}
+    test = {p.prompt for p in t.problems("test", 500, seed=0, difficulties=[1])}
+    val = {p.prompt for p in t.problems("validation", 500, seed=0, difficulties=[1])}
+    assert len(train) == 3000 and len(test) == 500 and len(val) == 500
+    assert not train & test and not train & val and not test & val
+    assert {split_of(q) for q in test} == {"test"}
+
+
+def test_bad_split_and_impossible_request():
+    t = ArithTask()
+    with pytest.raises(UserError, match="unknown split"):
+        t.problems("dev", 3)
+    t.max_operand = 3  # 9 questions of difficulty 1 in all: cannot make 20 distinct ones
+    with pytest.raises(UserError, match="cannot make"):
+        t.problems("train", 20, difficulties=[1])
+
+
+def _verify(answer: str, texts: list[str]) -> Group:
+    problem = Problem("p", "12+7+35=?", answer, "arith", {"difficulty": 2})
+    comps = [Completion(text=x, num_tokens=len(x)) for x in texts]
+    return ArithTask().verify(Group(problem, comps, max_new_tokens=512))
+
+
+def test_verify_right_wrong_and_no_answer():
+    g = _verify("54", [
+        "<think>12+7=19 19+35=54</think>\\boxed{54}",    # right
+        "<think>12+7=19 19+35=55</think>\\boxed{55}",    # wrong number
+        "<think>12+7=19 19+35=54</think> 54",            # no box after </think>
+        "<think>\\boxed{54}</think>",                     # box only inside the thinking
+        "<think>12+7=19 19+35=54</think>\\boxed{54.0}",  # not an integer: exact format
+        "<think>12+7=19 19+35=54",                        # cut off
+        "<think>x</think>\\boxed{5}\\boxed{54}",          # the last box counts
+    ])
+    assert g.correct == (True, False, False, False, False, False, True)
+    assert set(g.status) == {"ok"}
+
+
+def test_unparseable_gold_is_none():
+    g = _verify("fifty", ["<think>x</think>\\boxed{54}"])
+    assert g.correct == (None,) and g.status == ("unparseable_gold",)
+
+
+def test_load_jsonl(tmp_path):
+    path = tmp_path / "a.jsonl"
+    rows = [{"question": "1+2=?", "answer": "3", "difficulty": 1}, {"question": "4+5+6=?"}]
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    probs = ArithTask().load(path)
+    assert [(p.prompt, p.answer, p.meta["difficulty"]) for p in probs] == [
+        ("1+2=?", "3", 1),
+        ("4+5+6=?", "15", 2),  # answer and difficulty derived from the question: 4+5+6, 2 additions
+    ]
+    path.write_text(json.dumps({"question": "what is 2+2"}) + "\n")
+    with pytest.raises(UserError, match=":1"):
+        ArithTask().load(path)
+
+
+def test_prompt_is_short():
+    p = ArithTask().problems("test", 1, difficulties=[3])[0]
+    assert ArithTask().prompt(p) == p.prompt + "\n"
+
+
+def test_traces_all_verify_and_verbose_is_longer():
+    t = ArithTask()
+    probs = t.problems("train", 300, seed=1, difficulties=[1, 2, 3, 4, 5])
+    rng = random.Random(0)
+    concise, verbose = [], []
+    for p in probs:
+        gold = t.parse_gold(p.answer)
+        c, v = concise_trace(p.prompt), verbose_trace(p.prompt, rng)
+        assert t.check(gold, c) == (True, "ok")
+        assert t.check(gold, v) == (True, "ok")
+        assert c.startswith("<think>") and v.startswith("<think>")
+        concise.append(len(c))
+        verbose.append(len(v))
+    # The demo needs room for a length reward: verbose at least twice as long on average.
+    assert sum(verbose) >= 2 * sum(concise)
+
+
+def test_warm_start_mix():
+    probs = ArithTask().problems("train", 1000, seed=0)
+    ex = warm_start_examples(probs, verbose_fraction=0.8, seed=0)
+    assert ex == warm_start_examples(probs, verbose_fraction=0.8, seed=0)
+    concise = sum(c == concise_trace(p.prompt) for p, (_, c) in zip(probs, ex))
+    # Binomial(1000, 0.2): mean 200, sd ~12.6; 150..250 is about +-4 sd.
+    assert 150 <= concise <= 250
+    assert all(prompt == p.prompt + "\n" for p, (prompt, _) in zip(probs, ex))
+    assert {c for _, c in warm_start_examples(probs[:20], verbose_fraction=0.0)} == {
+        concise_trace(p.prompt) for p in probs[:20]
+    }
+    with pytest.raises(UserError):
+        warm_start_examples(probs, verbose_fraction=1.5)
