@@ -29,6 +29,8 @@ class SamplingConfig:
     """sampling budget; length rewards and DAPO's overlong shaping read it"""
     temperature: float = 1.0
     top_p: float = 1.0
+    chat_template: bool = False
+    """wrap each prompt as a user message in the tokenizer's chat template (instruct models)"""
 
 
 @dataclass

@@ -18,6 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", help="run directory (default: runs/<config name>)")
     p.add_argument("--resume", action="store_true",
                    help="continue from the newest complete checkpoint in --out")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress bar and no warnings (metrics are still written)")
     p.add_argument("--print-config", action="store_true",
                    help="print the resolved config and exit")
     p.set_defaults(run=run)
@@ -30,13 +32,14 @@ def run(args: argparse.Namespace) -> int:
     if args.print_config:
         print(dump_config(cfg), end="")
         return 0
-    logging.basicConfig(level=logging.INFO, format="rewardkit: %(message)s", stream=sys.stderr)
+    logging.basicConfig(level=logging.ERROR if args.quiet else logging.INFO,
+                        format="rewardkit: %(message)s", stream=sys.stderr)
     from rewardkit.train.loop import train
     from rewardkit.train.run import TrainingError
 
     out = Path(args.out) if args.out else Path("runs") / Path(args.config).stem
     try:
-        train(cfg, out, resume=args.resume)
+        train(cfg, out, resume=args.resume, progress=not args.quiet)
     except TrainingError as e:
         print(f"rewardkit: training stopped: {e}", file=sys.stderr)
         return 1

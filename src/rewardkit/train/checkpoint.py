@@ -30,6 +30,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from rewardkit.fileio import atomic_write_text
+
 COMPLETE = "COMPLETE"
 _STEP_DIR = re.compile(r"^step-(\d+)$")
 
@@ -47,15 +49,10 @@ def _fsync_dir(path: Path) -> None:
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Write `text` to `path` so a reader sees the old or the new content, never a mix."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    """Write `text` to `path` so a reader sees the old or the new content, never a mix; the
+    rename itself is made durable too (fsync of the directory)."""
+    atomic_write_text(path, text)
+    _fsync_dir(Path(path).parent)
 
 
 def append_jsonl(path: Path, row: dict[str, Any]) -> None:

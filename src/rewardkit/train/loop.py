@@ -48,7 +48,6 @@ from rewardkit.train.policy import (
     Row,
     collate,
     completion_ids,
-    encode_prompt,
     reference_context,
     token_logprobs,
 )
@@ -76,9 +75,10 @@ class Batch:
 
 
 def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False,
-          sampler: Sampler | None = None, stop_after: int | None = None) -> list[dict[str, Any]]:
+          sampler: Sampler | None = None, stop_after: int | None = None,
+          progress: bool = True) -> list[dict[str, Any]]:
     """Run (or resume) training into `out`; returns this process's metric rows."""
-    run = Run(cfg, Path(out), resume=resume, sampler=sampler)
+    run = Run(cfg, Path(out), resume=resume, sampler=sampler, progress=progress)
     rows = []
     try:
         for step in range(run.start_step + 1, cfg.steps + 1):
@@ -166,7 +166,7 @@ def prepare_rows(run: Run, kept: Batch, step: int) -> list[Row]:
     totals = np.array([total_reward(s, run.scorer.weights) for s in kept.scores]).reshape(-1, G)
     rows = []
     for g, (group, prompt) in enumerate(zip(kept.groups, kept.prompts)):
-        p_ids = encode_prompt(tok, prompt)
+        p_ids = run.encode(prompt)  # exactly the ids the sampler fed the model
         for i, c in enumerate(group.completions):
             weight = 0.0 if cfg.filters.overlong_mask and c.truncated else 1.0
             rows.append(Row(p_ids, completion_ids(tok, c), weight=weight,

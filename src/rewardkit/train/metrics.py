@@ -90,7 +90,8 @@ def clean(row: dict[str, Any]) -> dict[str, Any]:
 class RunLog:
     """metrics.jsonl + samples/ + optional TensorBoard + a progress bar (rank 0 only)."""
 
-    def __init__(self, out: Path, *, total_steps: int, start_step: int, enabled: bool) -> None:
+    def __init__(self, out: Path, *, total_steps: int, start_step: int, enabled: bool,
+                 progress: bool = True) -> None:
         self.out, self.enabled = Path(out), enabled
         self.tb = self.progress = None
         self._last_warned: dict[str, int] = {}
@@ -103,6 +104,8 @@ class RunLog:
             self.tb = SummaryWriter(str(self.out / "tensorboard"))
         except ImportError:  # tensorboard is optional
             pass
+        if not progress:
+            return
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
@@ -130,6 +133,8 @@ class RunLog:
         def fmt(key: str, spec: str) -> str:
             return "-" if row.get(key) is None else format(row[key], spec)
 
+        if self.progress is None:
+            return
         info = (f"reward {fmt('reward/mean', '.3f')}  acc {fmt('accuracy', '.3f')}  "
                 f"len {fmt('length/mean', '.1f')}  {fmt('time/step_s', '.2f')} s/step")
         self.progress.update(self.task, completed=row["step"], info=info)

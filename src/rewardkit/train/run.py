@@ -26,7 +26,14 @@ from rewardkit.tasks import get_task
 from rewardkit.train import checkpoint as ckpt
 from rewardkit.train.data import ProblemStream, load_problems
 from rewardkit.train.metrics import RunLog
-from rewardkit.train.policy import Row, collate, load_policy, load_reference, resolve_dtype
+from rewardkit.train.policy import (
+    Row,
+    collate,
+    encode_prompt,
+    load_policy,
+    load_reference,
+    resolve_dtype,
+)
 from rewardkit.train.policy import token_logprobs as _token_logprobs
 from rewardkit.types import Problem
 
@@ -51,17 +58,17 @@ def lr_factor(i: int, *, warmup: int, total: int, schedule: str) -> float:
     return 1.0 - progress if schedule == "linear" else 1.0
 
 
-def make_sampler(model: Any, tokenizer: Any) -> Sampler:
+def make_sampler(model: Any, tokenizer: Any, *, chat_template: bool) -> Sampler:
     from rewardkit.sampling.hf import HFSampler
 
-    return HFSampler(model, tokenizer)
+    return HFSampler(model, tokenizer, chat_template=chat_template)
 
 
 class Run:
     """Everything the loop holds between steps (one instance per process)."""
 
-    def __init__(self, cfg: TrainConfig, out: Path, *, resume: bool, sampler: Sampler | None
-                 ) -> None:
+    def __init__(self, cfg: TrainConfig, out: Path, *, resume: bool, sampler: Sampler | None,
+                 progress: bool = True) -> None:
         from accelerate import Accelerator
 
         if cfg.device == "cuda" and not torch.cuda.is_available():
@@ -81,7 +88,11 @@ class Run:
         # No reference model at all when there is no KL term.
         self.ref = (load_reference(cfg.model, self.model, device=self.device, dtype=dtype)
                     if cfg.loss.kl_coef > 0 else None)
-        self.sampler = sampler or make_sampler(self.model, self.tokenizer)
+        self.sampler = sampler or make_sampler(self.model, self.tokenizer,
+                                               chat_template=cfg.sampling.chat_template)
+        # Training rows must start with the prompt ids the sampler fed the model.
+        self.encode = getattr(self.sampler, "encode", None) or partial(encode_prompt,
+                                                                       self.tokenizer)
         try:
             self.task = get_task(cfg.task)
         except UnknownName as e:
@@ -117,7 +128,7 @@ class Run:
             self.counters.update(state["counters"])
         self._eval_problems: list[Problem] | None = None
         self.log = RunLog(self.out, total_steps=cfg.steps, start_step=self.start_step,
-                          enabled=self.acc.is_main_process)
+                          enabled=self.acc.is_main_process, progress=progress)
 
     # -- run directory ----------------------------------------------------------------------------
     def _prepare_dir(self, resume: bool) -> tuple[int, Path] | None:
