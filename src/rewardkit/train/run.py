@@ -154,6 +154,10 @@ class Run:
         return found
 
     def save(self, step: int) -> None:
+        if self.world > 1:  # every rank must hold the same weights; only rank 0 writes them
+            checksum = float(sum(p.detach().double().sum() for p in self.params))
+            if len(set(self.all_gather(checksum))) > 1:
+                raise TrainingError(f"step {step}: the ranks' weights diverged")
         state = {"step": step, "data_consumed": self.data.consumed,
                  "reward_state": self.scorer.state_dict(), "counters": self.counters,
                  "world_size": self.world}
