@@ -123,3 +123,11 @@ def test_lora_trains_adapter_only(make_config, tiny_model, tmp_path):
     adapter = load_file(ckpt / "adapter_model.safetensors")
     assert adapter and all("lora" in k for k in adapter)
     assert not (ckpt / "model.safetensors").exists()
+
+
+def test_periodic_eval_on_held_out_problems(make_config, tmp_path):
+    cfg = load_config(make_config(steps=2, eval_every=2, eval_problems=3))
+    rows = train(cfg, tmp_path / "run")
+    assert "eval/accuracy" not in rows[0]  # only every 2nd step
+    assert 0.0 <= rows[1]["eval/accuracy"] <= 1.0
+    assert 0 < rows[1]["eval/length_mean"] <= 6

@@ -122,3 +122,12 @@ def test_kill9_and_resume_reproduces_metrics(reference_run, tmp_path, kill_at):
     assert comparable(rows) == comparable(read_jsonl(ref_out / "metrics.jsonl")), killed_at
     assert not list((out / "checkpoints").glob(".tmp-*"))
     assert len(list_checkpoints(out)) == cfg.checkpoint.keep
+
+
+def test_lora_stop_and_resume(make_config, tmp_path):
+    cfg = load_config(make_config(steps=3, lora_rank=4))
+    train(cfg, tmp_path / "straight")
+    train(cfg, tmp_path / "resumed", stop_after=1)
+    train(cfg, tmp_path / "resumed", resume=True)
+    a, b = (comparable(read_jsonl(tmp_path / d / "metrics.jsonl")) for d in ("straight", "resumed"))
+    assert len(a) == 3 and a == b
