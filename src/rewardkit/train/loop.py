@@ -94,7 +94,7 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False,
             run.scorer.end_step(groups, step=step)                      # 6
             row = {"step": step, **update,
                    **rollout_metrics(groups, scores, run.scorer.labels, run.scorer.weights),
-                   "kept_groups": run.sum(len(kept.groups)), "sampled_groups": len(groups),
+                   "kept_groups": int(run.sum(len(kept.groups))), "sampled_groups": len(groups),
                    "refill_rounds": timing["rounds"] - 1}
             if cfg.eval_every and step % cfg.eval_every == 0:
                 row |= evaluate(run, step)

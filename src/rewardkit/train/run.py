@@ -150,6 +150,9 @@ class Run:
             ckpt.write_atomic(saved, dump_config(self.cfg))
             if resume:
                 log.info("resuming from %s", found[1] if found else "scratch (no checkpoint)")
+            if found and found[0] >= self.cfg.steps:
+                log.warning("the run already reached step %d of %d; raise `steps` to continue",
+                            found[0], self.cfg.steps)
         self.acc.wait_for_everyone()
         return found
 
