@@ -93,6 +93,9 @@ class FiltersConfig:
     max_refill_rounds: int = 3
     overlong_mask: bool = False
     """exclude truncated completions from the loss (DAPO overlong filtering)"""
+    recompose: str = "keep_first"
+    """which kept groups form the batch: keep_first (DAPO), or a dotted path to
+    `fn(totals, *, target) -> list[int]` (batch recomposition hook)"""
 
 
 @dataclass
@@ -330,6 +333,13 @@ def validate_train_config(cfg: TrainConfig) -> None:
             bind_reward(RewardSpec(r.name, r.weight, r.params))
         except UserError as e:
             raise ConfigError(f"rewards[{i}]", e.message) from None
+
+    from rewardkit.train.filters import resolve_recompose
+
+    try:
+        resolve_recompose(cfg.filters.recompose)
+    except ValueError as e:
+        raise ConfigError("filters.recompose", str(e)) from None
 
     import rewardkit.advantages  # noqa: F401  (registers estimators)
     import rewardkit.losses as losses

@@ -131,3 +131,31 @@ def test_periodic_eval_on_held_out_problems(make_config, tmp_path):
     assert "eval/accuracy" not in rows[0]  # only every 2nd step
     assert 0.0 <= rows[1]["eval/accuracy"] <= 1.0
     assert 0 < rows[1]["eval/length_mean"] <= 6
+
+
+def test_recomposition_hook_chooses_the_batch(make_config, tmp_path):
+    # Without dynamic sampling every group is kept: the hook named by dotted path is called once
+    # per step with the 2 kept groups' totals and the target batch size 2.
+    import tinyrun
+
+    calls = []
+    original = tinyrun.keep_last
+
+    def spy(totals, *, target):
+        calls.append((len(totals), target))
+        return original(totals, target=target)
+
+    tinyrun.keep_last = spy
+    try:
+        cfg = load_config(make_config(steps=1, filters={"recompose": "tinyrun.keep_last"}))
+        train(cfg, tmp_path / "run")
+    finally:
+        tinyrun.keep_last = original
+    assert calls == [(2, 2)]
+
+
+def test_unknown_recomposition_is_a_config_error(make_config):
+    from rewardkit.errors import UserError
+
+    with pytest.raises(UserError, match="filters.recompose"):
+        load_config(make_config(filters={"recompose": "nope"}))

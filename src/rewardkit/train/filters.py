@@ -65,6 +65,25 @@ class Recompose(Protocol):
         ...
 
 
+def resolve_recompose(name: str) -> Recompose:
+    """`keep_first`, or a dotted path to a user function with the `Recompose` signature.
+
+    >>> resolve_recompose("keep_first") is keep_first
+    True
+    """
+    if name == "keep_first":
+        return keep_first
+    module, dot, attr = name.rpartition(".")
+    if not dot:
+        raise ValueError(f"unknown recomposition {name!r}; known: keep_first, or a dotted path")
+    import importlib
+
+    try:
+        return getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as e:
+        raise ValueError(f"cannot import recomposition {name!r}: {e}") from None
+
+
 def keep_first(totals: Sequence[np.ndarray], *, target: int) -> list[int]:
     """DAPO's rule: the first `target` kept groups, in the order they were sampled.
 

@@ -149,8 +149,8 @@ def collect(run: Run, step: int) -> tuple[Batch, Batch, dict[str, float]]:
         keep = (filters.informative_groups(totals) if cfg.filters.dynamic_sampling
                 else np.ones(len(totals), dtype=bool))
         kept.add(fresh, keep)
-    final = filters.keep_first([total_reward(s, run.scorer.weights) for s in kept.scores],
-                               target=want)
+    # Which kept groups form the batch (DAPO: the first `want`; a recomposition hook may choose).
+    final = run.recompose([total_reward(s, run.scorer.weights) for s in kept.scores], target=want)
     out = Batch()
     out.add(kept, final)
     return out, seen, timing

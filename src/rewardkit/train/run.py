@@ -25,6 +25,7 @@ from rewardkit.sampling.base import Sampler
 from rewardkit.tasks import get_task
 from rewardkit.train import checkpoint as ckpt
 from rewardkit.train.data import ProblemStream, load_problems
+from rewardkit.train.filters import resolve_recompose
 from rewardkit.train.metrics import RunLog
 from rewardkit.train.policy import (
     Row,
@@ -109,6 +110,7 @@ class Run:
             lr_factor, warmup=cfg.optim.warmup_steps * per_step, total=cfg.steps * per_step,
             schedule=cfg.optim.schedule))
         self.off_policy = per_step > 1  # else old_logp == logp.detach() exactly
+        self.recompose = resolve_recompose(cfg.filters.recompose)
 
         self.loss_fn = LOSSES.get(cfg.loss.name)
         accepted = inspect.signature(self.loss_fn).parameters
