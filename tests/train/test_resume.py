@@ -103,13 +103,15 @@ def test_kill9_and_resume_reproduces_metrics(reference_run, tmp_path, kill_at):
         deadline = time.time() + 120
         while not list_checkpoints(out) and time.time() < deadline and proc.poll() is None:
             time.sleep(0.01)
-    else:  # any moment of steps 1..4, including mid-save (seeded by the test id)
+    else:  # a random moment just after the row of step k is logged: often mid-checkpoint-save
         import random
 
+        rng = random.Random()
+        k = rng.randint(1, STEPS - 1)
         deadline = time.time() + 120
-        while not (out / "metrics.jsonl").exists() and time.time() < deadline:
-            time.sleep(0.01)
-        time.sleep(random.Random(os.environ.get("PYTEST_CURRENT_TEST")).uniform(0, 0.5))
+        while len(read_jsonl(out / "metrics.jsonl")) < k and time.time() < deadline:
+            time.sleep(0.005)
+        time.sleep(rng.uniform(0, 0.05))
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"

@@ -184,13 +184,12 @@ def prepare_rows(run: Run, kept: Batch, step: int) -> list[Row]:
         kl = np.array([float(run.kl_fn(r.old_logp, r.ref_logp).sum()) for r in rows])
         totals = totals - cfg.loss.kl_coef * kl.reshape(-1, G)
     # Advantages over the whole (gathered) batch, then this rank's rows.
-    parts = run.gather([(totals, lengths)])
-    all_totals = np.concatenate([t for t, _ in parts]) if parts else totals
-    all_lengths = np.concatenate([n for _, n in parts]) if parts else lengths
-    adv = compute_advantages(cfg.advantage.name, all_totals, lengths=all_lengths,
+    parts = run.gather([(totals, lengths)])  # one (totals, lengths) pair per rank
+    adv = compute_advantages(cfg.advantage.name, np.concatenate([t for t, _ in parts]),
+                             lengths=np.concatenate([n for _, n in parts]),
                              max_new_tokens=cfg.sampling.max_new_tokens,
                              params=cfg.advantage.params)  # (P_all, G)
-    offset = sum(len(t) for t, _ in parts[: run.rank]) if parts else 0
+    offset = sum(len(t) for t, _ in parts[: run.rank])
     for row, a in zip(rows, np.asarray(adv)[offset: offset + len(totals)].ravel()):
         row.advantage = float(a)
     return rows
@@ -232,8 +231,8 @@ def policy_update(run: Run, rows: list[Row], step: int) -> dict[str, float]:
                     finite = False
                     continue
                 (loss * share).backward()
-                for k, v in mb_stats.items():
-                    stats[k] += v * share / n_updates
+                for k, v in mb_stats.items():  # share-weighted means (NaN: nothing on the mask)
+                    stats[k] += v * share / n_updates if math.isfinite(v) else 0.0
             grad_norm = optimizer_step(run, finite)
             stats["grad_norm"] += grad_norm / n_updates
     out = {k: run.sum(v) if k != "grad_norm" else v for k, v in stats.items()}
