@@ -137,16 +137,41 @@ def collate(rows: list[Row], *, pad_id: int, device: torch.device) -> TokenBatch
     )
 
 
+def _decoder_and_head(model: Any) -> tuple[Any, Any] | None:
+    """(decoder, lm_head) when logits are exactly head(decoder(x)), else None."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model  # peft
+    decoder = getattr(base, "model", None)
+    head = base.get_output_embeddings() if hasattr(base, "get_output_embeddings") else None
+    cfg = getattr(base, "config", None)
+    plain = (getattr(cfg, "final_logit_softcapping", None) is None
+             and getattr(cfg, "logit_scale", None) is None  # Gemma 2, Cohere scale logits
+             and type(base).__name__.endswith("ForCausalLM"))
+    return (decoder, head) if decoder is not None and head is not None and plain else None
+
+
+def completion_logits(model: Any, batch: TokenBatch) -> torch.Tensor:
+    """Logits at the positions that predict completion tokens, (B, T, V)."""
+    parts = _decoder_and_head(model)
+    if parts is not None:
+        decoder, head = parts
+        hidden = decoder(input_ids=batch.input_ids,
+                         attention_mask=batch.attention_mask).last_hidden_state  # (B, S, H)
+        H = hidden.shape[-1]
+        return head(hidden.gather(1, batch.positions[..., None].expand(-1, -1, H)))
+    logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
+    V = logits.shape[-1]
+    return logits.gather(1, batch.positions[..., None].expand(-1, -1, V))  # (B, T, V)
+
+
 def token_logprobs(model: Any, batch: TokenBatch, *, temperature: float, entropy: bool = False
                    ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """log pi(token) on the completion grid (B, T), and the policy entropy there if asked.
 
     Logits are divided by the sampling temperature, so the ratio compares the distribution the
-    completions were actually drawn from (as TRL and verl do).
+    completions were actually drawn from (as TRL and verl do). Where the model is a plain
+    decoder + output head, the head runs only on completion positions: no (B, S, V) tensor.
     """
-    logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
-    V = logits.shape[-1]
-    picked = logits.gather(1, batch.positions[..., None].expand(-1, -1, V)).float()  # (B, T, V)
+    picked = completion_logits(model, batch).float()  # (B, T, V)
     if temperature > 0:
         picked = picked / temperature
     logp_all = F.log_softmax(picked, dim=-1)
