@@ -17,6 +17,7 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
 from rewardkit.models.tiny import build_tiny_model  # noqa: E402
+from rewardkit.sampling._fast_decode import FastDecoder  # noqa: E402
 from rewardkit.sampling.base import SamplingParams  # noqa: E402
 from rewardkit.sampling.hf import HFSampler, _make_cache, _PreallocatedLayer  # noqa: E402
 
@@ -82,11 +83,13 @@ def _frequent_mid_token(rows):
     return rows[0][-1]
 
 
-def _check_greedy_matches_generate(model, tok, max_batch_size=None):
+def _check_greedy_matches_generate(model, tok, max_batch_size=None, fast_decode=True):
     free = _generate_greedy(model, tok, PROMPTS, 30, eos=tok.eos_token_id)
     eos = _frequent_mid_token(free)
     ref = _generate_greedy(model, tok, PROMPTS, 30, eos=eos)
-    s = HFSampler(model, tok, eos_token_ids=[eos], max_batch_size=max_batch_size)
+    s = HFSampler(
+        model, tok, eos_token_ids=[eos], max_batch_size=max_batch_size, fast_decode=fast_decode
+    )
     got = s.sample(PROMPTS, SamplingParams(n=2, max_new_tokens=30, temperature=0))
     lengths = set()
     for ref_row, group in zip(ref, got):
@@ -98,8 +101,12 @@ def _check_greedy_matches_generate(model, tok, max_batch_size=None):
     return lengths
 
 
-def test_greedy_equals_generate(sampler, sharp):
-    lengths = _check_greedy_matches_generate(sharp, sampler.tokenizer)
+@pytest.mark.parametrize("fast_decode", [True, False])
+def test_greedy_equals_generate(sampler, sharp, fast_decode):
+    # fast_decode=True runs the hand-written decode step (checked to be in use below),
+    # False runs model(...) each step.
+    assert FastDecoder.build(sharp) is not None
+    lengths = _check_greedy_matches_generate(sharp, sampler.tokenizer, fast_decode=fast_decode)
     # The chosen EOS must actually stop some rows early, or the test proves less than it claims.
     assert min(lengths) < 30
 
@@ -130,6 +137,42 @@ def test_sliding_window_model_uses_dynamic_cache_and_matches_generate(tmp_path):
     model = _sharpen(Qwen2ForCausalLM(cfg).eval())
     assert not isinstance(_make_cache(model, 10).layers[0], _PreallocatedLayer)
     _check_greedy_matches_generate(model, tok)
+
+
+def test_llama_with_gqa_matches_generate(sampler):
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    tok = sampler.tokenizer
+    cfg = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=64,
+        intermediate_size=96,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        pad_token_id=tok.pad_token_id,
+        eos_token_id=tok.eos_token_id,
+        bos_token_id=None,
+    )
+    torch.manual_seed(1)
+    model = _sharpen(LlamaForCausalLM(cfg).eval())
+    assert FastDecoder.build(model) is not None
+    _check_greedy_matches_generate(model, tok)
+
+
+def test_weight_updates_are_seen_between_calls(tiny_dir):
+    # The fast step decodes with fused copies of the weights: they must be rebuilt per call.
+    s = HFSampler.from_pretrained(str(tiny_dir), device="cpu")
+    _sharpen(s.model)
+    p = SamplingParams(n=1, max_new_tokens=20, temperature=0)
+    before = s.sample(PROMPTS, p)
+    with torch.no_grad():
+        for layer in s.model.model.layers:
+            layer.mlp.up_proj.weight.mul_(-1.0)  # an in-place "optimizer step"
+    after = s.sample(PROMPTS, p)
+    assert [g[0].token_ids for g in after] != [g[0].token_ids for g in before]
+    ref = _generate_greedy(s.model, s.tokenizer, PROMPTS, 20, eos=s.tokenizer.eos_token_id)
+    assert [list(g[0].token_ids) for g in after] == ref
 
 
 def test_same_seed_same_samples_other_seed_differs(sampler):

@@ -10,7 +10,10 @@ cache growth by `torch.cat`). The loop here does per step only what GRPO samplin
   reads only the filled part, so it costs what a growing cache costs, without the copies;
 - finished rows are dropped from the batch once a quarter of it has finished, so short
   completions stop costing compute (compaction copies the cache, hence not at every row);
-- the loop ends as soon as every row has finished.
+- the loop ends as soon as every row has finished;
+- for Llama/Qwen2-shaped models each decode step runs a hand-written forward over the same
+  weights (`_fast_decode.py`, about half the Python work of `model(...)`); other models, or
+  `fast_decode=False`, step through `model(...)`.
 
 Conventions (the trainer relies on these):
 
@@ -44,6 +47,7 @@ from typing import Any, Literal
 import torch
 from transformers.cache_utils import Cache, DynamicCache, DynamicLayer
 
+from rewardkit.sampling._fast_decode import FastDecoder
 from rewardkit.sampling.base import SamplingParams
 from rewardkit.types import Completion
 
@@ -203,6 +207,7 @@ class HFSampler:
         eos_token_ids: Sequence[int] | None = None,
         logprobs_at: Literal["policy", "sampling"] = "policy",
         compact_fraction: float = 0.25,
+        fast_decode: bool = True,
     ) -> None:
         if logprobs_at not in ("policy", "sampling"):
             raise ValueError(f"logprobs_at must be 'policy' or 'sampling', not {logprobs_at!r}")
@@ -215,6 +220,7 @@ class HFSampler:
         self.max_batch_size = max_batch_size
         self.logprobs_at = logprobs_at
         self.compact_fraction = compact_fraction
+        self.fast_decode = fast_decode
         if eos_token_ids is None:
             found: set[int] = set()
             for src in (getattr(model, "generation_config", None), model.config, tokenizer):
@@ -266,11 +272,13 @@ class HFSampler:
         gen = torch.Generator(device=self.device).manual_seed(params.seed)
         out: list[Completion] = []
         with torch.inference_mode():
+            # built per call from the live weights, so a trained policy is never stale
+            fast = FastDecoder.build(self.model) if self.fast_decode else None
             for start in range(0, len(rows), block):
                 chunk = rows[start : start + block]
                 uniq = sorted(set(chunk))
                 counts = [chunk.count(u) for u in uniq]
-                res = self._generate([prompt_ids[u] for u in uniq], counts, params, gen)
+                res = self._generate([prompt_ids[u] for u in uniq], counts, params, gen, fast)
                 out.extend(self._completions(res))
         return [out[i * n : (i + 1) * n] for i in range(len(prompts))]
 
@@ -295,6 +303,7 @@ class HFSampler:
         counts: list[int],
         params: SamplingParams,
         gen: torch.Generator,
+        fast: FastDecoder | None = None,
     ) -> _Rows:
         """Decode sum(counts) rows: counts[i] completions of prompts[i]."""
         dev, T = self.device, params.max_new_tokens
@@ -312,6 +321,8 @@ class HFSampler:
         pos = (mask[:, :Lp].cumsum(-1) - 1).clamp_(min=0)  # (U, Lp) positions skip padding
 
         cache = _make_cache(self.model, Lp + T)
+        if not isinstance(cache.layers[0], _PreallocatedLayer):
+            fast = None  # the fast step writes into pre-allocated layers only
         logits = self._forward(ids, mask[:, :Lp], pos, cache)  # (U, V)
 
         # Share the prefill: repeat cache, logits and masks for each prompt's completions.
@@ -357,7 +368,10 @@ class HFSampler:
                 alive = alive[keep]
             col = Lp + t
             mask[:, col] = 1
-            logits = self._forward(tok[:, None], mask[:, : col + 1], next_pos[:, None], cache)
+            if fast is not None:
+                logits = fast.step(tok, next_pos, cache, mask[:, : col + 1].bool())
+            else:
+                logits = self._forward(tok[:, None], mask[:, : col + 1], next_pos[:, None], cache)
             next_pos = next_pos + 1
 
         lengths_l = lengths.tolist()
