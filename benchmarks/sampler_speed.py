@@ -86,6 +86,9 @@ def main() -> None:
     ap.add_argument(
         "--no-compact", action="store_true", help="also time HFSampler without row compaction"
     )
+    ap.add_argument(
+        "--no-fast", action="store_true", help="also time HFSampler stepping through model(...)"
+    )
     ap.add_argument("--sizes", default="2x8,8x8", help="prompts x completions, comma separated")
     args = ap.parse_args()
     if args.threads:
@@ -107,6 +110,9 @@ def main() -> None:
     if args.no_compact:
         no_compact = HFSampler(model, tok, compact_fraction=1.0)
         methods["HFSampler (no compaction)"] = lambda p, sp: time_sampler(no_compact, p, sp)
+    if args.no_fast:
+        no_fast = HFSampler(model, tok, fast_decode=False)
+        methods["HFSampler (model forward)"] = lambda p, sp: time_sampler(no_fast, p, sp)
     methods["generate"] = lambda p, sp: time_generate(model, tok, p, sp, None)
     if args.static:
         methods["generate (static cache)"] = lambda p, sp: time_generate(
