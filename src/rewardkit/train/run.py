@@ -62,7 +62,10 @@ def lr_factor(i: int, *, warmup: int, total: int, schedule: str) -> float:
 def make_sampler(model: Any, tokenizer: Any, *, chat_template: bool) -> Sampler:
     from rewardkit.sampling.hf import HFSampler
 
-    return HFSampler(model, tokenizer, chat_template=chat_template)
+    # The sampler's fused decode step reads the base weights directly and would not see LoRA
+    # adapters, so a peft-wrapped policy decodes through its own forward.
+    lora = hasattr(model, "disable_adapter")
+    return HFSampler(model, tokenizer, chat_template=chat_template, fast_decode=not lora)
 
 
 class Run:
