@@ -1,4 +1,4 @@
-"""Writing files so that nothing is ever half-written: write aside, fsync, then rename."""
+"""Files are never half-written: write aside, fsync, rename, then fsync the folder."""
 
 from __future__ import annotations
 
@@ -23,9 +23,18 @@ def atomic_write(path: str | Path, mode: str = "w") -> Iterator[IO]:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+        fsync_dir(path.parent)  # make the rename itself durable
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from rewardkit.fileio import atomic_write_text
+from rewardkit.fileio import atomic_write_text, fsync_dir
 
 COMPLETE = "COMPLETE"
 _STEP_DIR = re.compile(r"^step-(\d+)$")
@@ -38,21 +38,6 @@ _STEP_DIR = re.compile(r"^step-(\d+)$")
 
 # ---------------------------------------------------------------------------------------------
 # Small atomic file helpers
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write `text` to `path` so a reader sees the old or the new content, never a mix; the
-    rename itself is made durable too (fsync of the directory)."""
-    atomic_write_text(path, text)
-    _fsync_dir(Path(path).parent)
 
 
 def append_jsonl(path: Path, row: dict[str, Any]) -> None:
@@ -80,7 +65,7 @@ def truncate_metrics(run_dir: Path, step: int) -> None:
     metrics = Path(run_dir) / "metrics.jsonl"
     if metrics.exists():
         rows = [r for r in read_jsonl(metrics) if r.get("step", 0) <= step]
-        write_atomic(metrics, "".join(json.dumps(r) + "\n" for r in rows))
+        atomic_write_text(metrics, "".join(json.dumps(r) + "\n" for r in rows))
     for f in (Path(run_dir) / "samples").glob("step-*.jsonl"):
         if int(f.stem.split("-")[1]) > step:
             f.unlink()
@@ -168,12 +153,12 @@ def commit(run_dir: Path, tmp: Path, step: int, *, keep: int) -> Path:
         json.dump(manifest, f, indent=1)
         f.flush()
         os.fsync(f.fileno())
-    _fsync_dir(tmp)
+    fsync_dir(tmp)
     final = checkpoints_dir(run_dir) / f"step-{step}"
     if final.exists():  # left by an earlier attempt at this step (resumed from an older one)
         shutil.rmtree(final)
     os.replace(tmp, final)
-    _fsync_dir(final.parent)
+    fsync_dir(final.parent)
     rotate(run_dir, keep=keep)
     return final
 

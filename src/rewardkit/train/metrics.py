@@ -13,8 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from rewardkit.fileio import atomic_write_text
 from rewardkit.rewards.combine import nan_to_none, total_reward
-from rewardkit.train.checkpoint import append_jsonl, write_atomic
+from rewardkit.train.checkpoint import append_jsonl
 from rewardkit.train.filters import zero_variance_fraction
 from rewardkit.types import Group
 
@@ -123,7 +124,7 @@ class RunLog:
             return
         row = clean(row)
         append_jsonl(self.out / "metrics.jsonl", row)
-        write_atomic(self.out / "samples" / f"step-{row['step']}.jsonl",
+        atomic_write_text(self.out / "samples" / f"step-{row['step']}.jsonl",
                      "".join(json.dumps(s) + "\n" for s in samples))
         if self.tb is not None:
             for k, v in row.items():

@@ -19,12 +19,6 @@ import torch.nn.functional as F
 from rewardkit.errors import UserError
 
 
-def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
-    if name == "auto":
-        return torch.bfloat16 if device.type == "cuda" else torch.float32
-    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
-
-
 def load_policy(path: str, *, device: torch.device, dtype: torch.dtype, lora_rank: int = 0,
                 weights_from: Path | None = None) -> tuple[Any, Any]:
     """(model, tokenizer). `weights_from` is a checkpoint directory to resume from.

@@ -19,9 +19,11 @@ import yaml
 import rewardkit.losses as losses
 from rewardkit.config import TrainConfig, dump_config
 from rewardkit.errors import UserError
+from rewardkit.fileio import atomic_write_text
 from rewardkit.registry import LOSSES, UnknownName
 from rewardkit.rewards.combine import RewardScorer, RewardSpec
 from rewardkit.sampling.base import Sampler
+from rewardkit.sampling.hf import resolve_dtype
 from rewardkit.tasks import get_task
 from rewardkit.train import checkpoint as ckpt
 from rewardkit.train.data import ProblemStream, load_problems
@@ -33,7 +35,6 @@ from rewardkit.train.policy import (
     encode_prompt,
     load_policy,
     load_reference,
-    resolve_dtype,
 )
 from rewardkit.train.policy import token_logprobs as _token_logprobs
 from rewardkit.types import Problem
@@ -152,7 +153,7 @@ class Run:
                 changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
                 if changed:
                     log.warning("resuming with a changed config: %s", ", ".join(changed))
-            ckpt.write_atomic(saved, dump_config(self.cfg))
+            atomic_write_text(saved, dump_config(self.cfg))
             if resume:
                 log.info("resuming from %s", found[1] if found else "scratch (no checkpoint)")
             if found and found[0] >= self.cfg.steps:
