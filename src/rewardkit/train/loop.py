@@ -214,6 +214,8 @@ def policy_update(run: Run, rows: list[Row], step: int) -> dict[str, float]:
         groups = rng.permutation(len(rows) // G if rows else 0)
         for part in np.array_split(groups, cfg.optim.updates_per_epoch):
             part_rows = [rows[g * G + i] for g in part for i in range(G)]
+            if "group_ids" not in run.loss_batch_args:  # no whole groups needed: cut padding
+                part_rows.sort(key=lambda r: len(r.prompt_ids) + len(r.completion_ids))
             # Each minibatch loss is scaled by its share of the global part, so the gradients
             # summed over minibatches and ranks equal those of one big batch.
             n_rows = run.sum(len(part_rows))
@@ -243,7 +245,7 @@ def minibatch_loss(run: Run, mb: Any) -> tuple[torch.Tensor, dict[str, float]]:
     """Aggregated loss of one minibatch (before scaling by its share) and its statistics."""
     cfg = run.cfg
     logp, entropy = token_logprobs(run.model, mb, temperature=cfg.sampling.temperature,
-                                   entropy=True)  # (B, T) each
+                                   entropy="grad" if cfg.loss.entropy_coef > 0 else True)
     old_logp = mb.old_logp if run.off_policy else logp.detach()  # on-policy: exact, no extra pass
     adv = mb.advantages[:, None].expand_as(logp)  # (B, T): a sequence's advantage on its tokens
     extra = {"rewards": mb.rewards, "group_ids": mb.group_ids,

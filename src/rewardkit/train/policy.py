@@ -157,9 +157,11 @@ def completion_logits(model: Any, batch: TokenBatch) -> torch.Tensor:
     return logits.gather(1, batch.positions[..., None].expand(-1, -1, V))  # (B, T, V)
 
 
-def token_logprobs(model: Any, batch: TokenBatch, *, temperature: float, entropy: bool = False
+def token_logprobs(model: Any, batch: TokenBatch, *, temperature: float,
+                   entropy: bool | str = False
                    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """log pi(token) on the completion grid (B, T), and the policy entropy there if asked.
+    """log pi(token) on the completion grid (B, T), and the policy entropy there if asked
+    (`entropy="grad"` when it enters the loss; any other true value computes it without a graph).
 
     Logits are divided by the sampling temperature, so the ratio compares the distribution the
     completions were actually drawn from (as TRL and verl do). Where the model is a plain
@@ -170,7 +172,10 @@ def token_logprobs(model: Any, batch: TokenBatch, *, temperature: float, entropy
         picked = picked / temperature
     logp_all = F.log_softmax(picked, dim=-1)
     logp = logp_all.gather(-1, batch.targets[..., None]).squeeze(-1)  # (B, T)
-    ent = -(logp_all.exp() * logp_all).sum(-1) if entropy else None  # (B, T)
+    ent = None
+    if entropy:  # (B, T); without a gradient unless it is in the loss (it is only logged then)
+        with torch.set_grad_enabled(torch.is_grad_enabled() and entropy == "grad"):
+            ent = -(logp_all.exp() * logp_all).sum(-1)
     return logp, ent
 
 
