@@ -37,6 +37,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     # rewardkit draws its own progress; Hugging Face's per-file bars would interleave with it.
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    # OpenMP threads that spin while waiting make torch on a shared CPU (another job, reward
+    # workers) pathologically slow: measured here, a tiny-model training step took 15 s with
+    # the default policy and 0.2 s with PASSIVE while another process used both cores. Set
+    # before torch loads; an explicit OMP_WAIT_POLICY in the environment wins.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     args = build_parser().parse_args(argv)
     try:
         return int(args.run(args) or 0)
