@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import subprocess
@@ -27,6 +28,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
+# Both sides get the same OpenMP setting: the rewardkit CLI defaults to PASSIVE (spinning
+# threads are pathological on a shared CPU), so TRL runs with it too rather than without.
+ENV = {**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
 
 
 def run_rewardkit(model: Path, args, out: Path) -> dict:
@@ -42,7 +46,7 @@ def run_rewardkit(model: Path, args, out: Path) -> dict:
            "--set", "optim.epochs=1", "--set", "loss.kl_coef=0.0",
            "--set", "checkpoint.every=0", "--set", "device=cpu", "--quiet"]
     t0 = time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env=ENV)
     wall = time.perf_counter() - t0
     rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     steps = [r["time/step_s"] for r in rows]
@@ -56,7 +60,7 @@ def run_trl(model: Path, args) -> dict:
            "--max-new-tokens", str(args.max_new_tokens), "--lr", str(args.lr),
            "--seed", str(args.seed)]
     t0 = time.perf_counter()
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=ENV).stdout
     wall = time.perf_counter() - t0
     result = json.loads(out.strip().splitlines()[-1])
     return {"process_s": wall, "train_s": result["train_s"], "step_s": result["step_s"],

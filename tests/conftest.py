@@ -1,5 +1,10 @@
 import json
+import os
 from pathlib import Path
+
+# As the CLI does (cli/main.py): spinning OpenMP threads make torch crawl on a shared CPU, and
+# the tests run subprocesses next to this one. Set before anything imports torch.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import pytest
 
