@@ -80,7 +80,11 @@ class ArithTask(Task):
         difficulties: Sequence[int] | None = None,
         split: str = "train",
     ) -> list[Problem]:
-        """`n` distinct problems of `split`; difficulties cycle through `difficulties`.
+        """`n` problems of `split`; difficulties cycle through `difficulties`.
+
+        Questions are distinct within one call while the split has unused questions of that
+        difficulty; once it has none left (small operands, few additions), further ones are
+        drawn uniformly from the split's questions, repeats included.
 
         >>> [p.prompt for p in ArithTask().generate(3, seed=0, difficulties=[1, 2])]
         ['62+88=?', '9+7+25=?', '27+72=?']
@@ -93,19 +97,18 @@ class ArithTask(Task):
         # A string seed is hashed by `random` itself (stable across runs and platforms).
         rng = random.Random(f"arith:{split}:{seed}")
         seen: set[str] = set()
+        exhausted: set[int] = set()  # difficulties whose split questions are all used
         out: list[Problem] = []
         for i in range(n):
             difficulty = levels[i % len(levels)]
-            for _ in range(10_000):  # rejection: other splits' questions and repeats
-                nums = [rng.randint(1, self.max_operand) for _ in range(difficulty + 1)]
-                question = "+".join(map(str, nums)) + "=?"
-                if question not in seen and split_of(question) == split:
-                    break
-            else:
-                raise UserError(
-                    f"cannot make {n} distinct {split} problems of difficulty {difficulty} "
-                    f"with operands up to {self.max_operand}"
-                )
+            nums = self._draw(rng, difficulty, split, None if difficulty in exhausted else seen)
+            if nums is None:
+                exhausted.add(difficulty)
+                nums = self._draw(rng, difficulty, split, None)
+            if nums is None:
+                raise UserError(f"the {split} split has no problems of difficulty {difficulty} "
+                                f"with operands up to {self.max_operand}")
+            question = "+".join(map(str, nums)) + "=?"
             seen.add(question)
             out.append(
                 Problem(
@@ -117,6 +120,18 @@ class ArithTask(Task):
                 )
             )
         return out
+
+    def _draw(
+        self, rng: random.Random, difficulty: int, split: str, avoid: set[str] | None
+    ) -> list[int] | None:
+        """Operands of one question of `split` not in `avoid`, by rejection; None if 2,000
+        draws found none (the split is used up, or has no such question at all)."""
+        for _ in range(2_000):
+            nums = [rng.randint(1, self.max_operand) for _ in range(difficulty + 1)]
+            question = "+".join(map(str, nums)) + "=?"
+            if split_of(question) == split and (avoid is None or question not in avoid):
+                return nums
+        return None
 
     def problems(
         self, split: str, n: int, seed: int = 0, *, difficulties: Sequence[int] | None = None
@@ -170,12 +185,13 @@ TASKS.register("arith")(ArithTask)
 # ---------------------------------------------------------------------------------------------
 # Warm-start traces
 
+# Every verbose trace opens with "Let me": one first token carries all the verbose mass, so the
+# warmed-up model's most likely (greedy) reply is verbose too, not only its samples.
 _OPENERS = (
-    "We need {expr}.",
-    "The problem is {expr}.",
     "Let me add {names}.",
-    "I need to add {names}.",
-    "Okay, the question asks for {expr}.",
+    "Let me work out {expr}.",
+    "Let me see, the problem is {expr}.",
+    "Let me restate it: we need {expr}.",
 )
 _THEN = ("", "Then ", "Next, ", "Now ")
 _CHECKS = (
@@ -214,10 +230,13 @@ def verbose_trace(question: str, rng: random.Random) -> str:
 
     Every sentence is true, so the trace still ends at the gold answer.
 
-    >>> print(verbose_trace("2+3=?", random.Random(1)))
-    <think>2+3=5.
-    Let me make sure. 2+3=5. Right.
-    So the total is 5.</think>\\boxed{5}
+    >>> print(verbose_trace("2+3+4=?", random.Random(2)))
+    <think>Let me add 2, 3 and 4.
+    First, 2+3=5.
+    Wait, let me verify: 2+3=5. Correct.
+    Next, 5+4=9.
+    Wait, let me verify: 5+4=9. Correct.
+    That gives 9.</think>\\boxed{9}
     """
     nums = operands(question)
     steps = _steps(nums)
@@ -226,9 +245,7 @@ def verbose_trace(question: str, rng: random.Random) -> str:
     total = steps[-1][2]
     # How talkative this trace is: a few check almost every step, others rarely.
     p_check = rng.uniform(0.3, 1.0)
-    lines = []
-    if rng.random() < 0.8:
-        lines.append(rng.choice(_OPENERS).format(expr=expr, names=names))
+    lines = [rng.choice(_OPENERS).format(expr=expr, names=names)]
     for i, (a, b, c) in enumerate(steps):
         intro = ("First, " if rng.random() < 0.5 else "") if i == 0 else rng.choice(_THEN)
         lines.append(f"{intro}{a}+{b}={c}.")
