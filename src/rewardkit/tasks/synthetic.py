@@ -3,7 +3,7 @@
 A problem adds `difficulty + 1` small numbers (difficulty = number of additions):
 
     prompt:  "12+7+35=?\\n"
-    reply:   "<think>12+7=19 19+35=54</think>\\boxed{54}"
+    reply:   "<think>12+7+35=19+35=54</think>\\boxed{54}"
 
 Prompts are short on purpose: the demo model's tokens are characters. The answer is the last
 \\boxed{} after </think>, compared to the gold as an exact integer ("054" and "54.0" are wrong:
@@ -11,8 +11,8 @@ the model is taught to write plain integers, and a verifier that forgives format
 
 Splits never overlap: every question falls into one bucket by a stable hash of its text
 (`test` 10%, `validation` 10%, `train` the rest), and `problems(split, n, seed)` only draws from
-its bucket. Within one call the questions are distinct; the same (split, n, seed, difficulties)
-always gives the same list.
+its bucket. Within one call the questions are distinct while the bucket has unused ones; the
+same (split, n, seed, difficulties) always gives the same list.
 
 Warm-start traces (`concise_trace`, `verbose_trace`, `warm_start_examples`) reach the gold answer
 with only the needed steps, or with restating, re-checking and redoing steps: the mix makes a
@@ -193,70 +193,73 @@ _OPENERS = (
     "Let me see, the problem is {expr}.",
     "Let me restate it: we need {expr}.",
 )
-_THEN = ("", "Then ", "Next, ", "Now ")
 _CHECKS = (
     "Let me check: {a}+{b}={c}. Yes.",
     "Wait, let me verify: {a}+{b}={c}. Correct.",
     "Hmm, is {a}+{b} really {c}? {a}+{b}={c}. Yes.",
     "Let me make sure. {a}+{b}={c}. Right.",
 )
-_REDO = "Actually, let me redo that step. {a}+{b}={c}."
+_REDO = "Actually, let me redo that step. {step}."
 _CLOSERS = ("So the answer is {c}.", "So the total is {c}.", "That gives {c}.")
-_RECHECK_ALL = "Wait, let me go over it again. {steps}. Yes, {c}."
+_RECHECK_ALL = "Wait, let me go over it again. {chain}. Yes, {c}."
 
 
-def _steps(nums: Sequence[int]) -> list[tuple[int, int, int]]:
-    """Running-total steps (a, b, a + b) of adding `nums` left to right."""
-    out, total = [], nums[0]
-    for b in nums[1:]:
-        out.append((total, b, total + b))
-        total += b
+def _states(nums: Sequence[int]) -> list[list[int]]:
+    """The expression after each addition: [12, 7, 35] -> [[12, 7, 35], [19, 35], [54]]."""
+    out = [list(nums)]
+    while len(out[-1]) > 1:
+        head = out[-1]
+        out.append([head[0] + head[1], *head[2:]])
     return out
 
 
+def _expr(nums: Sequence[int]) -> str:
+    return "+".join(map(str, nums))
+
+
 def concise_trace(question: str) -> str:
-    """Only the needed steps, then the boxed answer.
+    """Only the needed steps: each one adds the first two numbers and rewrites the rest.
+
+    Rewriting the remaining numbers keeps the whole state in the last expression, so a tiny
+    model never has to count which operand comes next.
 
     >>> concise_trace("12+7+35=?")
-    '<think>12+7=19 19+35=54</think>\\\\boxed{54}'
+    '<think>12+7+35=19+35=54</think>\\\\boxed{54}'
     """
-    steps = _steps(operands(question))
-    body = " ".join(f"{a}+{b}={c}" for a, b, c in steps)
-    return f"<think>{body}</think>\\boxed{{{steps[-1][2]}}}"
+    chain = "=".join(_expr(s) for s in _states(operands(question)))
+    return f"<think>{chain}</think>\\boxed{{{sum(operands(question))}}}"
 
 
 def verbose_trace(question: str, rng: random.Random) -> str:
-    """The same steps, padded with restating, re-checking and redoing (how much varies by `rng`).
-
-    Every sentence is true, so the trace still ends at the gold answer.
+    """The same steps, one per line, padded with restating, re-checking and redoing (how much
+    varies by `rng`). Every sentence is true, so the trace still ends at the gold answer.
 
     >>> print(verbose_trace("2+3+4=?", random.Random(2)))
     <think>Let me add 2, 3 and 4.
-    First, 2+3=5.
-    Wait, let me verify: 2+3=5. Correct.
-    Next, 5+4=9.
-    Wait, let me verify: 5+4=9. Correct.
-    That gives 9.</think>\\boxed{9}
+    2+3+4=5+4.
+    Hmm, is 2+3 really 5? 2+3=5. Yes.
+    5+4=9.
+    Hmm, is 5+4 really 9? 5+4=9. Yes.
+    So the answer is 9.</think>\\boxed{9}
     """
     nums = operands(question)
-    steps = _steps(nums)
+    states = _states(nums)
+    total = states[-1][0]
     names = ", ".join(map(str, nums[:-1])) + f" and {nums[-1]}"
-    expr = "+".join(map(str, nums))
-    total = steps[-1][2]
-    # How talkative this trace is: a few check almost every step, others rarely.
+    # How talkative this trace is: some check almost every step, others rarely.
     p_check = rng.uniform(0.3, 1.0)
-    lines = [rng.choice(_OPENERS).format(expr=expr, names=names)]
-    for i, (a, b, c) in enumerate(steps):
-        intro = ("First, " if rng.random() < 0.5 else "") if i == 0 else rng.choice(_THEN)
-        lines.append(f"{intro}{a}+{b}={c}.")
+    lines = [rng.choice(_OPENERS).format(expr=_expr(nums), names=names)]
+    for before, after in zip(states, states[1:]):
+        step = f"{_expr(before)}={_expr(after)}"
+        lines.append(step + ".")
         if rng.random() < p_check:
-            lines.append(rng.choice(_CHECKS).format(a=a, b=b, c=c))
+            lines.append(rng.choice(_CHECKS).format(a=before[0], b=before[1], c=after[0]))
         if rng.random() < 0.15:
-            lines.append(_REDO.format(a=a, b=b, c=c))
+            lines.append(_REDO.format(step=step))
     lines.append(rng.choice(_CLOSERS).format(c=total))
-    if len(steps) > 1 and rng.random() < 0.3:
-        lines.append(_RECHECK_ALL.format(steps=" ".join(f"{a}+{b}={c}" for a, b, c in steps),
-                                         c=total))
+    if len(states) > 2 and rng.random() < 0.3:
+        chain = "=".join(_expr(s) for s in states)
+        lines.append(_RECHECK_ALL.format(chain=chain, c=total))
     return "<think>" + "\n".join(lines) + f"</think>\\boxed{{{total}}}"
 
 
