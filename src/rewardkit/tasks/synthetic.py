@@ -3,7 +3,7 @@
 A problem adds `difficulty + 1` small numbers (difficulty = number of additions):
 
     prompt:  "12+7+35=?\\n"
-    reply:   "<think>12+7+35=19+35=54</think>\\boxed{54}"
+    reply:   "<think>12+7=19 (19+35) 19+35=54</think>\\boxed{54}"
 
 Prompts are short on purpose: the demo model's tokens are characters. The answer is the last
 \\boxed{} after </think>, compared to the gold as an exact integer ("054" and "54.0" are wrong:
@@ -217,17 +217,31 @@ def _expr(nums: Sequence[int]) -> str:
     return "+".join(map(str, nums))
 
 
-def concise_trace(question: str) -> str:
-    """Only the needed steps: each one adds the first two numbers and rewrites the rest.
+def _step_texts(nums: Sequence[int]) -> list[str]:
+    """One text per addition: "a+b=c", then the numbers still to add in parentheses.
 
-    Rewriting the remaining numbers keeps the whole state in the last expression, so a tiny
-    model never has to count which operand comes next.
+    The two numbers sit right before "=", so the sum is computed from the last few tokens, and
+    the parenthesised state carries what is left, so a tiny model never counts operands (both
+    measured: this format learned fastest of four tried, docs/demo-model.md).
+
+    >>> _step_texts([12, 7, 35])
+    ['12+7=19 (19+35)', '19+35=54']
+    """
+    states = _states(nums)
+    return [
+        f"{a[0]}+{a[1]}={b[0]}" + (f" ({_expr(b)})" if len(b) > 1 else "")
+        for a, b in zip(states, states[1:])
+    ]
+
+
+def concise_trace(question: str) -> str:
+    """Only the needed steps, then the boxed answer.
 
     >>> concise_trace("12+7+35=?")
-    '<think>12+7+35=19+35=54</think>\\\\boxed{54}'
+    '<think>12+7=19 (19+35) 19+35=54</think>\\\\boxed{54}'
     """
-    chain = "=".join(_expr(s) for s in _states(operands(question)))
-    return f"<think>{chain}</think>\\boxed{{{sum(operands(question))}}}"
+    nums = operands(question)
+    return f"<think>{' '.join(_step_texts(nums))}</think>\\boxed{{{sum(nums)}}}"
 
 
 def verbose_trace(question: str, rng: random.Random) -> str:
@@ -236,7 +250,7 @@ def verbose_trace(question: str, rng: random.Random) -> str:
 
     >>> print(verbose_trace("2+3+4=?", random.Random(2)))
     <think>Let me add 2, 3 and 4.
-    2+3+4=5+4.
+    2+3=5 (5+4).
     Hmm, is 2+3 really 5? 2+3=5. Yes.
     5+4=9.
     Hmm, is 5+4 really 9? 5+4=9. Yes.
@@ -249,17 +263,16 @@ def verbose_trace(question: str, rng: random.Random) -> str:
     # How talkative this trace is: some check almost every step, others rarely.
     p_check = rng.uniform(0.3, 1.0)
     lines = [rng.choice(_OPENERS).format(expr=_expr(nums), names=names)]
-    for before, after in zip(states, states[1:]):
-        step = f"{_expr(before)}={_expr(after)}"
+    for before, step in zip(states, _step_texts(nums)):
         lines.append(step + ".")
         if rng.random() < p_check:
-            lines.append(rng.choice(_CHECKS).format(a=before[0], b=before[1], c=after[0]))
+            lines.append(rng.choice(_CHECKS).format(a=before[0], b=before[1],
+                                                    c=before[0] + before[1]))
         if rng.random() < 0.15:
             lines.append(_REDO.format(step=step))
     lines.append(rng.choice(_CLOSERS).format(c=total))
     if len(states) > 2 and rng.random() < 0.3:
-        chain = "=".join(_expr(s) for s in states)
-        lines.append(_RECHECK_ALL.format(chain=chain, c=total))
+        lines.append(_RECHECK_ALL.format(chain=" ".join(_step_texts(nums)), c=total))
     return "<think>" + "\n".join(lines) + f"</think>\\boxed{{{total}}}"
 
 
