@@ -56,13 +56,21 @@ def test_splits_never_overlap():
     assert {split_of(q) for q in test} == {"test"}
 
 
-def test_bad_split_and_impossible_request():
+def test_bad_split_and_small_spaces():
     t = ArithTask()
     with pytest.raises(UserError, match="unknown split"):
         t.problems("dev", 3)
-    t.max_operand = 3  # 9 questions of difficulty 1 in all: cannot make 20 distinct ones
-    with pytest.raises(UserError, match="cannot make"):
-        t.problems("train", 20, difficulties=[1])
+    t.max_operand = 9  # 81 questions of difficulty 1 in all, about 8 of them in "test"
+    test = t.problems("test", 40, difficulties=[1])
+    distinct = {p.prompt for p in test}
+    assert len(distinct) < 20  # the bucket is used up, then repeats are drawn
+    # All distinct ones come first; every question still belongs to the test split.
+    assert len({p.prompt for p in test[: len(distinct)]}) == len(distinct)
+    assert {split_of(q) for q in distinct} == {"test"}
+    t.max_operand = 1  # one question of difficulty 1 in all ("1+1=?"), in one split only
+    empty = next(s for s in ("train", "validation", "test") if s != split_of("1+1=?"))
+    with pytest.raises(UserError, match="has no problems"):
+        t.problems(empty, 1, difficulties=[1])
 
 
 def _verify(answer: str, texts: list[str]) -> Group:

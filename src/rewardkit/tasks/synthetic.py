@@ -3,7 +3,7 @@
 A problem adds `difficulty + 1` small numbers (difficulty = number of additions):
 
     prompt:  "12+7+35=?\\n"
-    reply:   "<think>12+7=19 19+35=54</think>\\boxed{54}"
+    reply:   "<think>12+7=19 (19+35) 19+35=54</think>\\boxed{54}"
 
 Prompts are short on purpose: the demo model's tokens are characters. The answer is the last
 \\boxed{} after </think>, compared to the gold as an exact integer ("054" and "54.0" are wrong:
@@ -11,8 +11,8 @@ the model is taught to write plain integers, and a verifier that forgives format
 
 Splits never overlap: every question falls into one bucket by a stable hash of its text
 (`test` 10%, `validation` 10%, `train` the rest), and `problems(split, n, seed)` only draws from
-its bucket. Within one call the questions are distinct; the same (split, n, seed, difficulties)
-always gives the same list.
+its bucket. Within one call the questions are distinct while the bucket has unused ones; the
+same (split, n, seed, difficulties) always gives the same list.
 
 Warm-start traces (`concise_trace`, `verbose_trace`, `warm_start_examples`) reach the gold answer
 with only the needed steps, or with restating, re-checking and redoing steps: the mix makes a
@@ -80,7 +80,11 @@ class ArithTask(Task):
         difficulties: Sequence[int] | None = None,
         split: str = "train",
     ) -> list[Problem]:
-        """`n` distinct problems of `split`; difficulties cycle through `difficulties`.
+        """`n` problems of `split`; difficulties cycle through `difficulties`.
+
+        Questions are distinct within one call while the split has unused questions of that
+        difficulty; once it has none left (small operands, few additions), further ones are
+        drawn uniformly from the split's questions, repeats included.
 
         >>> [p.prompt for p in ArithTask().generate(3, seed=0, difficulties=[1, 2])]
         ['62+88=?', '9+7+25=?', '27+72=?']
@@ -93,19 +97,18 @@ class ArithTask(Task):
         # A string seed is hashed by `random` itself (stable across runs and platforms).
         rng = random.Random(f"arith:{split}:{seed}")
         seen: set[str] = set()
+        exhausted: set[int] = set()  # difficulties whose split questions are all used
         out: list[Problem] = []
         for i in range(n):
             difficulty = levels[i % len(levels)]
-            for _ in range(10_000):  # rejection: other splits' questions and repeats
-                nums = [rng.randint(1, self.max_operand) for _ in range(difficulty + 1)]
-                question = "+".join(map(str, nums)) + "=?"
-                if question not in seen and split_of(question) == split:
-                    break
-            else:
-                raise UserError(
-                    f"cannot make {n} distinct {split} problems of difficulty {difficulty} "
-                    f"with operands up to {self.max_operand}"
-                )
+            nums = self._draw(rng, difficulty, split, None if difficulty in exhausted else seen)
+            if nums is None:
+                exhausted.add(difficulty)
+                nums = self._draw(rng, difficulty, split, None)
+            if nums is None:
+                raise UserError(f"the {split} split has no problems of difficulty {difficulty} "
+                                f"with operands up to {self.max_operand}")
+            question = "+".join(map(str, nums)) + "=?"
             seen.add(question)
             out.append(
                 Problem(
@@ -117,6 +120,18 @@ class ArithTask(Task):
                 )
             )
         return out
+
+    def _draw(
+        self, rng: random.Random, difficulty: int, split: str, avoid: set[str] | None
+    ) -> list[int] | None:
+        """Operands of one question of `split` not in `avoid`, by rejection; None if 2,000
+        draws found none (the split is used up, or has no such question at all)."""
+        for _ in range(2_000):
+            nums = [rng.randint(1, self.max_operand) for _ in range(difficulty + 1)]
+            question = "+".join(map(str, nums)) + "=?"
+            if split_of(question) == split and (avoid is None or question not in avoid):
+                return nums
+        return None
 
     def problems(
         self, split: str, n: int, seed: int = 0, *, difficulties: Sequence[int] | None = None
@@ -170,76 +185,94 @@ TASKS.register("arith")(ArithTask)
 # ---------------------------------------------------------------------------------------------
 # Warm-start traces
 
+# Every verbose trace opens with "Let me": one first token carries all the verbose mass, so the
+# warmed-up model's most likely (greedy) reply is verbose too, not only its samples.
 _OPENERS = (
-    "We need {expr}.",
-    "The problem is {expr}.",
     "Let me add {names}.",
-    "I need to add {names}.",
-    "Okay, the question asks for {expr}.",
+    "Let me work out {expr}.",
+    "Let me see, the problem is {expr}.",
+    "Let me restate it: we need {expr}.",
 )
-_THEN = ("", "Then ", "Next, ", "Now ")
 _CHECKS = (
     "Let me check: {a}+{b}={c}. Yes.",
     "Wait, let me verify: {a}+{b}={c}. Correct.",
     "Hmm, is {a}+{b} really {c}? {a}+{b}={c}. Yes.",
     "Let me make sure. {a}+{b}={c}. Right.",
 )
-_REDO = "Actually, let me redo that step. {a}+{b}={c}."
+_REDO = "Actually, let me redo that step. {step}."
 _CLOSERS = ("So the answer is {c}.", "So the total is {c}.", "That gives {c}.")
-_RECHECK_ALL = "Wait, let me go over it again. {steps}. Yes, {c}."
+_RECHECK_ALL = "Wait, let me go over it again. {chain}. Yes, {c}."
 
 
-def _steps(nums: Sequence[int]) -> list[tuple[int, int, int]]:
-    """Running-total steps (a, b, a + b) of adding `nums` left to right."""
-    out, total = [], nums[0]
-    for b in nums[1:]:
-        out.append((total, b, total + b))
-        total += b
+def _states(nums: Sequence[int]) -> list[list[int]]:
+    """The expression after each addition: [12, 7, 35] -> [[12, 7, 35], [19, 35], [54]]."""
+    out = [list(nums)]
+    while len(out[-1]) > 1:
+        head = out[-1]
+        out.append([head[0] + head[1], *head[2:]])
     return out
+
+
+def _expr(nums: Sequence[int]) -> str:
+    return "+".join(map(str, nums))
+
+
+def _step_texts(nums: Sequence[int]) -> list[str]:
+    """One text per addition: "a+b=c", then the numbers still to add in parentheses.
+
+    The two numbers sit right before "=", so the sum is computed from the last few tokens, and
+    the parenthesised state carries what is left, so a tiny model never counts operands (both
+    measured: this format learned fastest of four tried, docs/demo-model.md).
+
+    >>> _step_texts([12, 7, 35])
+    ['12+7=19 (19+35)', '19+35=54']
+    """
+    states = _states(nums)
+    return [
+        f"{a[0]}+{a[1]}={b[0]}" + (f" ({_expr(b)})" if len(b) > 1 else "")
+        for a, b in zip(states, states[1:])
+    ]
 
 
 def concise_trace(question: str) -> str:
     """Only the needed steps, then the boxed answer.
 
     >>> concise_trace("12+7+35=?")
-    '<think>12+7=19 19+35=54</think>\\\\boxed{54}'
+    '<think>12+7=19 (19+35) 19+35=54</think>\\\\boxed{54}'
     """
-    steps = _steps(operands(question))
-    body = " ".join(f"{a}+{b}={c}" for a, b, c in steps)
-    return f"<think>{body}</think>\\boxed{{{steps[-1][2]}}}"
+    nums = operands(question)
+    return f"<think>{' '.join(_step_texts(nums))}</think>\\boxed{{{sum(nums)}}}"
 
 
 def verbose_trace(question: str, rng: random.Random) -> str:
-    """The same steps, padded with restating, re-checking and redoing (how much varies by `rng`).
+    """The same steps, one per line, padded with restating, re-checking and redoing (how much
+    varies by `rng`). Every sentence is true, so the trace still ends at the gold answer.
 
-    Every sentence is true, so the trace still ends at the gold answer.
-
-    >>> print(verbose_trace("2+3=?", random.Random(1)))
-    <think>2+3=5.
-    Let me make sure. 2+3=5. Right.
-    So the total is 5.</think>\\boxed{5}
+    >>> print(verbose_trace("2+3+4=?", random.Random(2)))
+    <think>Let me add 2, 3 and 4.
+    2+3=5 (5+4).
+    Hmm, is 2+3 really 5? 2+3=5. Yes.
+    5+4=9.
+    Hmm, is 5+4 really 9? 5+4=9. Yes.
+    So the answer is 9.</think>\\boxed{9}
     """
     nums = operands(question)
-    steps = _steps(nums)
+    states = _states(nums)
+    total = states[-1][0]
     names = ", ".join(map(str, nums[:-1])) + f" and {nums[-1]}"
-    expr = "+".join(map(str, nums))
-    total = steps[-1][2]
-    # How talkative this trace is: a few check almost every step, others rarely.
+    # How talkative this trace is: some check almost every step, others rarely.
     p_check = rng.uniform(0.3, 1.0)
-    lines = []
-    if rng.random() < 0.8:
-        lines.append(rng.choice(_OPENERS).format(expr=expr, names=names))
-    for i, (a, b, c) in enumerate(steps):
-        intro = ("First, " if rng.random() < 0.5 else "") if i == 0 else rng.choice(_THEN)
-        lines.append(f"{intro}{a}+{b}={c}.")
+    lines = [rng.choice(_OPENERS).format(expr=_expr(nums), names=names)]
+    for before, step in zip(states, _step_texts(nums)):
+        lines.append(step + ".")
         if rng.random() < p_check:
-            lines.append(rng.choice(_CHECKS).format(a=a, b=b, c=c))
+            lines.append(rng.choice(_CHECKS).format(a=before[0], b=before[1],
+                                                    c=before[0] + before[1]))
         if rng.random() < 0.15:
-            lines.append(_REDO.format(a=a, b=b, c=c))
+            lines.append(_REDO.format(step=step))
     lines.append(rng.choice(_CLOSERS).format(c=total))
-    if len(steps) > 1 and rng.random() < 0.3:
-        lines.append(_RECHECK_ALL.format(steps=" ".join(f"{a}+{b}={c}" for a, b, c in steps),
-                                         c=total))
+    if len(states) > 2 and rng.random() < 0.3:
+        lines.append(_RECHECK_ALL.format(chain=" ".join(_step_texts(nums)), c=total))
     return "<think>" + "\n".join(lines) + f"</think>\\boxed{{{total}}}"
 
 

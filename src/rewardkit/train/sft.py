@@ -44,6 +44,8 @@ class SFTConfig:
     """training problems (one trace each), drawn from the task's train split"""
     difficulties: list[int] = field(default_factory=lambda: [1, 2, 3])
     """additions per problem, cycled over the problems"""
+    max_operand: int = 99
+    """operands are drawn from 1..max_operand (the arith task's own default when shipped)"""
     verbose_fraction: float = 0.8
     """share of traces in the verbose style; the rest are concise"""
     steps: int = 1000
@@ -249,8 +251,10 @@ def sft(cfg: SFTConfig, *, log=print) -> dict[str, Any]:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)
             model, tokenizer = _fresh_or_init(cfg, staging)
-            metrics = _train(cfg, model, tokenizer, log=log,
-                             task=ArithTask(), make_pairs=warm_start_examples)
+            task = ArithTask()
+            task.max_operand = cfg.max_operand
+            metrics = _train(cfg, model, tokenizer, log=log, task=task,
+                             make_pairs=warm_start_examples)
         model.save_pretrained(staging, safe_serialization=True)
         tokenizer.save_pretrained(staging)
         (staging / "sft.json").write_text(json.dumps(
