@@ -10,7 +10,8 @@ The story of the efficient-reasoning papers, in miniature and on a laptop CPU:
 3. length-aware recipes: the same GRPO run plus a published length reward. They keep the
    accuracy and drop most of the tokens.
 
-Every run is evaluated greedily on the same held-out problems. The folder gets `summary.json`,
+Every run is evaluated on the same held-out problems, sampling 4 replies per problem at
+temperature 0.6 as the reasoning papers do. The folder gets `summary.json`,
 `pareto.png`, `report.html` (tables, plots, sample completions before and after), one
 `<run>/eval/` folder per run (usable with `rewardkit compare`) and the training runs themselves.
 """
@@ -56,6 +57,9 @@ RECIPES: tuple[Recipe, ...] = (
         "alpha": 0.5, "update_every": 5, "grid_start": 16, "grid_step": 8})),
         "LASER-D: +0.5 for correct answers under a per-difficulty target length, re-estimated "
         "from recent rollouts"),
+    Recipe("dler_truncation", (ACCURACY,),
+           "DLER: accuracy only, sampled with a tight budget, so a cut-off reply scores 0",
+           max_new_tokens=64),
 )
 
 
@@ -66,9 +70,15 @@ class DemoSettings:
     steps: int = 60
     prompts_per_step: int = 8
     group_size: int = 8
-    max_new_tokens: int = 160
+    max_new_tokens: int = 256
     lr: float = 1e-4
+    temperature: float = 0.6
+    """rollout temperature during RL (LASER's setting, PAPERS.md 3A.2)"""
     eval_problems: int = 200
+    eval_samples: int = 4
+    eval_temperature: float = 0.6
+    """sampled as the reasoning papers evaluate (DeepSeek-R1: T=0.6, several samples); greedy
+    decoding would hide the verbose half of the starting model's distribution"""
     seed: int = 0
     recipes: tuple[Recipe, ...] = RECIPES
     extra: dict[str, Any] = field(default_factory=dict)
@@ -97,7 +107,7 @@ def train_config(settings: DemoSettings, recipe: Recipe, model: Path) -> TrainCo
         device="cpu",
         sampling=SamplingConfig(group_size=settings.group_size,
                                 max_new_tokens=recipe.max_new_tokens or settings.max_new_tokens,
-                                temperature=1.0),
+                                temperature=settings.temperature),
         rewards=list(recipe.rewards),
         advantage=AdvantageConfig("grpo"),
         loss=LossConfig(name="clip", aggregation="token_mean", clip_low=0.2, clip_high=0.28),
@@ -108,7 +118,7 @@ def train_config(settings: DemoSettings, recipe: Recipe, model: Path) -> TrainCo
 
 
 def evaluate_model(model: Path, settings: DemoSettings) -> tuple[list[dict], dict]:
-    """Greedy completions on the held-out problems, verified as in training."""
+    """Sampled completions on the held-out problems, verified as in training."""
     from rewardkit.eval import evaluate
     from rewardkit.sampling.hf import HFSampler
     from rewardkit.tasks import get_task
@@ -116,8 +126,9 @@ def evaluate_model(model: Path, settings: DemoSettings) -> tuple[list[dict], dic
     task = get_task("arith")
     problems = task.problems("test", settings.eval_problems, settings.seed)
     sampler = HFSampler.from_pretrained(str(model), device="cpu")
-    return evaluate(sampler, task, problems, n=1, max_new_tokens=settings.max_new_tokens,
-                    temperature=0.0, seed=settings.seed, model=str(model), data="arith:test")
+    return evaluate(sampler, task, problems, n=settings.eval_samples,
+                    max_new_tokens=settings.max_new_tokens, temperature=settings.eval_temperature,
+                    seed=settings.seed, model=str(model), data="arith:test")
 
 
 def run_demo(out: Path, settings: DemoSettings, *, start_model: Path | None = None,
@@ -146,8 +157,8 @@ def run_demo(out: Path, settings: DemoSettings, *, start_model: Path | None = No
         say(f"    accuracy {summary['accuracy']:.3f}, mean tokens {summary['mean_tokens']:.1f} "
             f"(eval {time.perf_counter() - t0:.0f}s; {time.perf_counter() - began:.0f}s so far)")
 
-    say(f"[1/{total}] start: the shipped warm-start model, evaluated greedily on "
-        f"{settings.eval_problems} held-out problems")
+    say(f"[1/{total}] start: the shipped warm-start model, evaluated on "
+        f"{settings.eval_problems} held-out problems x {settings.eval_samples} samples")
     record("start", "the supervised warm start, before RL", start_model, 0.0)
     for i, recipe in enumerate(settings.recipes, 2):
         say(f"[{i}/{total}] {recipe.name}: {recipe.about} ({settings.steps} steps of "

@@ -1,0 +1,29 @@
+"""`rewardkit demo --quick` end to end, from the packaged starting model."""
+
+import json
+
+from rewardkit import demo
+from rewardkit.cli.main import main
+
+
+def test_demo_quick_end_to_end(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--quick", "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    names = [r["name"] for r in summary["runs"]]
+    assert names == ["start", "accuracy-only", *[r.name for r in demo.RECIPES[1:]]]
+    for row in summary["runs"]:
+        assert 0.0 <= row["accuracy"] <= 1.0 and row["mean_tokens"] > 0
+        assert (out / row["name"] / "eval" / "samples.jsonl").is_file()
+    assert (out / "pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    html = (out / "report.html").read_text()
+    assert all(name in html for name in names)
+    printed = capsys.readouterr().out
+    assert "| start" in printed and "accuracy-only" in printed
+
+
+def test_demo_refuses_a_used_folder(tmp_path, capsys):
+    (tmp_path / "x").write_text("keep me")
+    assert main(["demo", "--quick", "--out", str(tmp_path)]) == 2
+    assert "not empty" in capsys.readouterr().err
+    assert (tmp_path / "x").read_text() == "keep me"
