@@ -6,7 +6,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: demo test lint install clean
+.PHONY: demo score-example test lint install clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -19,6 +19,9 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
+	$(BIN)/rewardkit demo --out runs/demo-$$(date +%Y%m%d-%H%M%S)
+
+score-example: $(STAMP)
 	$(BIN)/rewardkit score --task math --reward accuracy --reward format:weight=0.5 \
 	  --reward kimi_length:weight=0.4 --advantage grpo \
 	  --input examples/rollouts.jsonl --output runs/scored.jsonl
