@@ -261,6 +261,8 @@ def sft(cfg: SFTConfig, *, log=print) -> dict[str, Any]:
         (staging / "sft.json").write_text(json.dumps(
             {"config": to_dict(cfg), "parameters": count_parameters(model), "metrics": metrics},
             indent=2) + "\n")
+        for f in staging.iterdir():  # safetensors writes 0600; a shipped model must be readable
+            f.chmod(0o644)
         _replace_dir(staging, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
