@@ -39,21 +39,27 @@ def test_difficulty_in_meta_and_answer_is_the_sum():
     for p in probs:
         nums = operands(p.prompt)
         assert len(nums) == p.meta["difficulty"] + 1  # difficulty = number of additions
-        assert all(1 <= x <= 99 for x in nums)
+        assert all(1 <= x <= 9 for x in nums)  # the default max_operand
         assert p.answer == str(sum(nums))
         assert p.task == "arith"
     assert len({p.id for p in probs}) == len(probs)
 
 
-def test_splits_never_overlap():
+@pytest.mark.parametrize("max_operand", [9, 99])
+def test_splits_never_overlap(max_operand):
     t = ArithTask()
+    t.max_operand = max_operand
     # Same seed for every split: the split bucket alone must keep them apart.
-    train = {p.prompt for p in t.problems("train", 3000, seed=0, difficulties=[1])}
-    test = {p.prompt for p in t.problems("test", 500, seed=0, difficulties=[1])}
-    val = {p.prompt for p in t.problems("validation", 500, seed=0, difficulties=[1])}
-    assert len(train) == 3000 and len(test) == 500 and len(val) == 500
+    train = {p.prompt for p in t.problems("train", 3000, seed=0)}
+    test = {p.prompt for p in t.problems("test", 600, seed=0)}
+    val = {p.prompt for p in t.problems("validation", 600, seed=0)}
     assert not train & test and not train & val and not test & val
     assert {split_of(q) for q in test} == {"test"}
+    assert {split_of(q) for q in val} == {"validation"}
+    # Difficulty 3 (9**4 = 6561 questions with single digits, ~650 in "test") has room for
+    # 200 distinct test questions, so no repeats there.
+    d3 = [p.prompt for p in t.problems("test", 200, seed=0, difficulties=[3])]
+    assert len(set(d3)) == 200
 
 
 def test_bad_split_and_small_spaces():

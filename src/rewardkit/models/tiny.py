@@ -146,3 +146,21 @@ def build_tiny_model(
 def count_parameters(model) -> int:
     """Number of distinct parameters (tied embeddings counted once)."""
     return sum(p.numel() for p in model.parameters())
+
+
+# The demo's starting model, shipped in the package (rebuilt by `rewardkit sft`, see the path's
+# sft.json and docs/demo-model.md).
+REBUILD_START_MODEL = (
+    "rewardkit sft configs/sft_arith.yaml --set out=src/rewardkit/data/arith-start"
+)
+
+
+def start_model_path() -> Path:
+    """The shipped warm-started `arith` model (HF format), for `rewardkit demo` and tests."""
+    from rewardkit.errors import UserError
+
+    path = Path(__file__).resolve().parents[1] / "data" / "arith-start"
+    if not (path / "model.safetensors").is_file():
+        raise UserError(f"the demo's starting model is missing; rebuild it: {REBUILD_START_MODEL}",
+                        where=str(path))
+    return path

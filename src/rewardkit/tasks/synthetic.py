@@ -68,8 +68,9 @@ class ArithTask(Task):
 
     difficulties: tuple[int, ...] = (1, 2, 3)
     """default difficulties (additions per problem) of `problems()`"""
-    max_operand: int = 99
-    """operands are drawn uniformly from 1..max_operand"""
+    max_operand: int = 9
+    """operands are drawn uniformly from 1..max_operand (single digits: what a 0.3M-parameter
+    model learns in minutes; set it higher on an instance for harder problems)"""
 
     # -- data ---------------------------------------------------------------------------------
     def generate(
@@ -87,7 +88,7 @@ class ArithTask(Task):
         drawn uniformly from the split's questions, repeats included.
 
         >>> [p.prompt for p in ArithTask().generate(3, seed=0, difficulties=[1, 2])]
-        ['62+88=?', '9+7+25=?', '27+72=?']
+        ['8+2=?', '4+7+3=?', '1+9=?']
         """
         if split not in SPLITS:
             raise UserError(f"unknown split {split!r}; known: {', '.join(SPLITS)}")
