@@ -22,7 +22,6 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +34,8 @@ from rewardkit.config import (
     SamplingConfig,
     TrainConfig,
 )
-from rewardkit.errors import UserError
 from rewardkit.fileio import atomic_write_text
+from rewardkit.models.tiny import start_model_path
 
 
 @dataclass(frozen=True)
@@ -67,7 +66,7 @@ RECIPES: tuple[Recipe, ...] = (
 class DemoSettings:
     """Everything that sizes the demo; `quick()` is the version the tests run."""
 
-    steps: int = 60
+    steps: int = 80
     prompts_per_step: int = 8
     group_size: int = 8
     max_new_tokens: int = 256
@@ -85,16 +84,6 @@ class DemoSettings:
 
     def quick(self) -> DemoSettings:
         return replace(self, steps=2, prompts_per_step=2, group_size=4, eval_problems=8)
-
-
-def start_model_dir() -> Path:
-    """The shipped starting model (rebuilt by `rewardkit sft configs/sft_arith.yaml`)."""
-    path = Path(str(resources.files("rewardkit") / "data" / "arith-start"))
-    if not (path / "config.json").is_file():
-        raise UserError("the packaged starting model is missing; rebuild it with "
-                        "`rewardkit sft configs/sft_arith.yaml --set out=src/rewardkit/data/"
-                        "arith-start`", where=str(path))
-    return path
 
 
 def train_config(settings: DemoSettings, recipe: Recipe, model: Path) -> TrainConfig:
@@ -140,7 +129,7 @@ def run_demo(out: Path, settings: DemoSettings, *, start_model: Path | None = No
     from rewardkit.train.checkpoint import latest_checkpoint
     from rewardkit.train.loop import train
 
-    start_model = start_model or start_model_dir()
+    start_model = start_model or start_model_path()
     out.mkdir(parents=True, exist_ok=True)
     runs: list[dict[str, Any]] = []
     samples_by_run: dict[str, list[dict]] = {}
