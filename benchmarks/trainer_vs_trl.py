@@ -42,7 +42,9 @@ def run_rewardkit(model: Path, args, out: Path) -> dict:
            "--set", f"sampling.max_new_tokens={args.max_new_tokens}",
            "--set", "rewards=[{name: accuracy}, {name: kimi_length, weight: 0.4}]",
            "--set", "sampling.temperature=1.0", "--set", f"optim.lr={args.lr}",
-           "--set", f"optim.minibatch_size={args.prompts * args.group}",
+           # One optimizer step per batch of P x G on both sides; rewardkit runs the forward/
+           # backward in length-sorted micro-batches of 16 (same gradient, less padding).
+           "--set", "optim.minibatch_size=16",
            "--set", "optim.epochs=1", "--set", "loss.kl_coef=0.0",
            "--set", "checkpoint.every=0", "--set", "device=cpu", "--quiet"]
     t0 = time.perf_counter()

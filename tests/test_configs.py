@@ -15,7 +15,9 @@ from rewardkit.config import load_config
 from rewardkit.registry import ADVANTAGES, LOSSES, TASKS
 from rewardkit.rewards import RewardScorer, RewardSpec
 
-CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").rglob("*.yaml"))
+ALL = sorted((Path(__file__).resolve().parents[1] / "configs").rglob("*.yaml"))
+CONFIGS = [p for p in ALL if not p.name.startswith("sft_")]  # training (RL) configs
+SFT_CONFIGS = [p for p in ALL if p.name.startswith("sft_")]
 PENDING_TASKS = {"toolcall"}  # planned task, not registered yet (configs/papers/toolrl.yaml)
 PRESETS = {"grpo", "dr_grpo", "dapo", "dler", "rloo"}
 
@@ -38,3 +40,11 @@ def test_config_loads_and_names_resolve(path):
     assert cfg.loss.aggregation in losses.AGGREGATIONS
     losses.kl_estimator(cfg.loss.kl_estimator)
     assert cfg.task in TASKS or cfg.task in PENDING_TASKS
+
+
+@pytest.mark.parametrize("path", SFT_CONFIGS, ids=[p.name for p in SFT_CONFIGS])
+def test_sft_configs_load(path):
+    from rewardkit.train.sft import SFTConfig
+
+    cfg = load_config(path, ["out=/tmp/unused"], cls=SFTConfig)
+    assert cfg.steps > 0 and cfg.out == "/tmp/unused"

@@ -148,11 +148,12 @@ def completion_logits(model: Any, batch: TokenBatch) -> torch.Tensor:
     parts = _decoder_and_head(model)
     if parts is not None:
         decoder, head = parts
-        hidden = decoder(input_ids=batch.input_ids,
-                         attention_mask=batch.attention_mask).last_hidden_state  # (B, S, H)
+        hidden = decoder(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
+                         use_cache=False).last_hidden_state  # (B, S, H); no KV cache to build
         H = hidden.shape[-1]
         return head(hidden.gather(1, batch.positions[..., None].expand(-1, -1, H)))
-    logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
+    logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
+                   use_cache=False).logits
     V = logits.shape[-1]
     return logits.gather(1, batch.positions[..., None].expand(-1, -1, V))  # (B, T, V)
 
