@@ -152,3 +152,14 @@ def test_gold_echo_scores_one_on_local_data(name, rel):
                                 temperature=0.0, seed=0)
     assert [s["correct"] for s in samples] == [True, False] * 30
     assert summary["pass@2"] == 1.0 and summary["accuracy"] == 0.5
+
+
+def test_file_task_from_its_name_or_an_error(tmp_path):
+    folder = tmp_path / "gsm8k"
+    folder.mkdir()
+    (folder / "test.jsonl").write_text('{"question": "1+1?", "answer": "#### 2"}\n')
+    task, problems, _ = load_eval_data(str(folder / "test.jsonl"))
+    assert task.name == "gsm8k" and problems[0].answer == "2"
+    (tmp_path / "mine.jsonl").write_text('{"question": "q", "answer": "1"}\n')
+    with pytest.raises(UserError, match="say which verifier judges it with --task"):
+        load_eval_data(str(tmp_path / "mine.jsonl"))

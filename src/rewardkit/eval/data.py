@@ -67,6 +67,24 @@ def make_task(name: str, *, prompt_key: str | None = None, answer_key: str | Non
     return task
 
 
+def guess_task(path: Path) -> str | None:
+    """The task of a file whose name or folder names a known dataset, else None (never a guess
+    from the contents).
+
+    >>> guess_task(Path("../shared/data/gsm8k/test.jsonl")), guess_task(Path("math500.jsonl"))
+    ('gsm8k', 'math')
+    >>> guess_task(Path("data/mine.jsonl")) is None
+    True
+    """
+    for part in reversed([*path.parent.parts, path.stem]):
+        name = part.lower()
+        if name in LOCAL_DEFAULTS:
+            return LOCAL_DEFAULTS[name][0]
+        if name in TASKS:
+            return name
+    return None
+
+
 def load_eval_data(
     data: str,
     *,
@@ -79,6 +97,7 @@ def load_eval_data(
     """(task, problems, label for the summary's `data` field) for `rewardkit eval --data DATA`."""
     path = Path(data)
     if path.suffix in (".jsonl", ".json") or path.is_file():
+        task = task or guess_task(path)
         if task is None:
             raise UserError(f"--data {data} is a file: say which verifier judges it with --task "
                             f"(one of: {', '.join(TASKS.names())})")
