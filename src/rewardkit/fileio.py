@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 
 @contextmanager
@@ -40,3 +41,16 @@ def fsync_dir(path: Path) -> None:
 def atomic_write_text(path: str | Path, text: str) -> None:
     with atomic_write(path) as f:
         f.write(text)
+
+
+def read_json(path: str | Path, *, missing: str = "no such file") -> Any:
+    """A JSON file's content; a missing or malformed file is a UserError naming file and line."""
+    from rewardkit.errors import UserError
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(missing, where=str(path))
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise UserError(f"invalid JSON: {e.msg}", where=f"{path}:{e.lineno}") from None

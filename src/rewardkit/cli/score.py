@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from rewardkit.errors import UserError
-from rewardkit.fileio import atomic_write
+from rewardkit.fileio import atomic_write, read_json
 from rewardkit.rewards import RewardScorer, parse_spec, total_reward
 from rewardkit.rewards.combine import nan_to_none
 from rewardkit.rollouts import batches_by_step, read_rollouts
@@ -118,12 +118,7 @@ def _advantage(text: str):
 
 
 def _read_state(path: Path) -> dict:
-    if not path.is_file():
-        raise UserError("no such file", where=str(path))
-    try:
-        state = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise UserError(f"invalid JSON: {e.msg}", where=f"{path}:{e.lineno}") from None
+    state = read_json(path)
     if not isinstance(state, dict):
         raise UserError("expected a JSON object of reward states", where=str(path))
     return state

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from rewardkit.eval.metrics import difficulty_of, summarize
-from rewardkit.fileio import atomic_write_text
+from rewardkit.fileio import atomic_write_text, read_json
 from rewardkit.rewards.combine import RewardScorer, RewardSpec, nan_to_none, total_reward
 from rewardkit.sampling.base import Sampler, SamplingParams
 from rewardkit.tasks.base import Task
@@ -188,13 +188,8 @@ def read_eval(run_dir: str | Path) -> tuple[list[dict], dict]:
     from rewardkit.errors import UserError
 
     run = Path(run_dir)
-    path = run / "summary.json"
-    if not path.exists():
-        raise UserError("no summary.json (not an eval or demo output folder?)", where=str(run))
-    try:
-        summary = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise UserError(f"invalid JSON: {e.msg}", where=f"{path}:{e.lineno}") from None
+    summary = read_json(run / "summary.json",
+                        missing="no summary.json (not an eval or demo output folder?)")
     samples: list[dict] = []
     spath = run / "samples.jsonl"
     if spath.exists():
