@@ -46,7 +46,8 @@ def run_rewardkit(model: Path, args, out: Path) -> dict:
            # backward in length-sorted micro-batches of 16 (same gradient, less padding).
            "--set", "optim.minibatch_size=16",
            "--set", "optim.epochs=1", "--set", "loss.kl_coef=0.0",
-           "--set", "checkpoint.every=0", "--set", "device=cpu", "--quiet"]
+           "--set", "checkpoint.every=0", "--set", "device=cpu",
+           "--set", f"autocast={'bf16' if args.precision == 'bf16' else 'none'}", "--quiet"]
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env=ENV)
     wall = time.perf_counter() - t0
@@ -60,7 +61,7 @@ def run_trl(model: Path, args) -> dict:
     cmd = [PY, str(ROOT / "benchmarks" / "trl_grpo_run.py"), "--model", str(model),
            "--steps", str(args.steps), "--prompts", str(args.prompts), "--group", str(args.group),
            "--max-new-tokens", str(args.max_new_tokens), "--lr", str(args.lr),
-           "--seed", str(args.seed)]
+           "--seed", str(args.seed)] + (["--bf16"] if args.precision == "bf16" else [])
     t0 = time.perf_counter()
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=ENV).stdout
     wall = time.perf_counter() - t0
@@ -84,6 +85,9 @@ def main() -> None:
     ap.add_argument("--hidden", type=int, default=256)
     ap.add_argument("--lr", type=float, default=1e-5)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                    help="fp32 everywhere, or bf16 autocast over fp32 weights on both sides "
+                         "(TRL's default bf16=True; rewardkit's autocast: bf16)")
     ap.add_argument("--json", type=Path, help="also write the raw results here")
     args = ap.parse_args()
 
@@ -109,7 +113,7 @@ def main() -> None:
     print(f"\nmachine: {platform.machine()}, {platform.processor() or '?'}, "
           f"python {platform.python_version()}; {args.prompts} prompts x {args.group} "
           f"completions, {args.max_new_tokens} new tokens max, {args.steps} steps, "
-          f"tiny model {args.layers} layers x {args.hidden}")
+          f"tiny model {args.layers} layers x {args.hidden}, {args.precision}")
     print(f"{'':24s}{'rewardkit':>10s}{'TRL':>10s}{'TRL/rewardkit':>15s}")
     for label, key in [("process wall (s)", lambda x: x["process_s"]),
                        ("training loop (s)", lambda x: x["train_s"]),

@@ -25,6 +25,8 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=1e-5)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--bf16", action="store_true",
+                    help="bf16 autocast (TRL's default; the driver passes it to both sides)")
     args = ap.parse_args()
 
     import torch
@@ -78,7 +80,7 @@ def main() -> None:
     config = GRPOConfig(
         output_dir="/tmp/trl-bench-out",
         use_cpu=True,
-        bf16=False,
+        bf16=args.bf16,
         max_steps=args.steps,
         learning_rate=args.lr,
         per_device_train_batch_size=batch,  # one optimizer step per batch of P x G completions

@@ -301,3 +301,57 @@ def test_from_pretrained_auto_dtype_on_cpu(tiny_dir):
     s = HFSampler.from_pretrained(str(tiny_dir), device="cpu", dtype="auto")
     assert next(s.model.parameters()).dtype == torch.float32
     assert s.eos_token_ids == (s.tokenizer.eos_token_id,)
+
+
+def test_attend_matches_sdpa_with_gqa_and_mask():
+    from rewardkit.sampling._fast_decode import _attend
+
+    g = torch.Generator().manual_seed(0)
+    b, nh, nkv, kv, hd = 3, 4, 2, 5, 8
+    q = torch.randn(b, nh, 1, hd, generator=g)
+    keys = torch.randn(b, nkv, kv, hd, generator=g)
+    values = torch.randn(b, nkv, kv, hd, generator=g)
+    keep = torch.rand(b, kv, generator=g) > 0.4
+    keep[:, -1] = True  # the newest position is always visible
+    mask = keep[:, None, None, :]
+    want = torch.nn.functional.scaled_dot_product_attention(
+        q, keys, values, attn_mask=mask, enable_gqa=True)  # (b, nh, 1, hd)
+    assert torch.allclose(_attend(q, keys, values, mask), want.reshape(b, nh * hd), atol=1e-6)
+
+
+def test_bf16_autocast_sampling(sampler):
+    # Matrix products in bf16 over the fp32 weights: the sampled tokens' log-probs stay within
+    # bf16 rounding of an fp32 teacher-forced pass, and are not bit-equal to it (bf16 was used).
+    s = HFSampler(sampler.model, sampler.tokenizer, autocast=torch.bfloat16)
+    p = SamplingParams(n=2, max_new_tokens=12, temperature=1.0, seed=4, return_logprobs=True)
+    diffs = []
+    for prompt, group in zip(PROMPTS, s.sample(PROMPTS, p)):
+        for c in group:
+            _, want = _teacher_forced_logp(sampler.model, sampler.tokenizer, prompt, c.token_ids)
+            diffs.append((torch.tensor(c.logprobs) - want).abs().max())
+    assert max(diffs) < 0.05 and max(diffs) > 0
+    # the hand-written step and the model's own forward agree under autocast too
+    slow = HFSampler(sampler.model, sampler.tokenizer, autocast=torch.bfloat16, fast_decode=False)
+    for a, b in zip(s.sample(PROMPTS, p), slow.sample(PROMPTS, p)):
+        for x, y in zip(a, b):
+            n = min(len(x.logprobs), len(y.logprobs))
+            assert torch.allclose(torch.tensor(x.logprobs[:n]), torch.tensor(y.logprobs[:n]),
+                                  atol=0.05)
+    assert next(sampler.model.parameters()).dtype == torch.float32  # weights untouched
+
+
+def test_resolve_autocast(monkeypatch):
+    from rewardkit.sampling import hf
+
+    cpu, f32 = torch.device("cpu"), torch.float32
+    assert hf.resolve_autocast("none", cpu, f32) is None
+    assert hf.resolve_autocast("bf16", cpu, f32) is torch.bfloat16
+    assert hf.resolve_autocast("bf16", cpu, torch.bfloat16) is None  # already 16-bit weights
+    monkeypatch.setattr(hf, "has_native_bf16", lambda device: True)
+    assert hf.resolve_autocast("auto", cpu, f32) is torch.bfloat16
+    monkeypatch.setattr(hf, "has_native_bf16", lambda device: False)
+    assert hf.resolve_autocast("auto", cpu, f32) is None
+    with pytest.raises(ValueError, match="autocast"):
+        hf.resolve_autocast("fp16", cpu, f32)
+    assert isinstance(hf.has_native_bf16(cpu), bool)
+    assert hf.has_native_bf16(torch.device("meta")) is False

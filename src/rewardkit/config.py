@@ -120,7 +120,11 @@ class TrainConfig:
     device: str = "auto"
     """auto | cpu | cuda"""
     dtype: str = "auto"
-    """auto (bf16 on CUDA, fp32 on CPU) | float32 | bfloat16"""
+    """weights: auto (bf16 on CUDA, fp32 on CPU) | float32 | bfloat16"""
+    autocast: str = "auto"
+    """matrix products in bf16 over fp32 weights, sampling and training alike (mixed precision,
+    as TRL's default bf16=True): auto (bf16 where the device multiplies bf16 natively: CUDA, or
+    a CPU with AVX512-BF16 or AMX; else none) | bf16 | none"""
     lora_rank: int = 0
     """0 = full fine-tuning; >0 trains LoRA adapters through peft"""
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
@@ -288,6 +292,7 @@ class ConfigError(ValueError):
 _CHOICES = {
     "device": ("auto", "cpu", "cuda"),
     "dtype": ("auto", "float32", "bfloat16", "float16"),
+    "autocast": ("none", "bf16", "auto"),
     "loss.aggregation": ("token_mean", "seq_mean", "constant", "sum"),
     "loss.kl_estimator": ("k1", "k2", "k3"),
     "optim.schedule": ("constant", "cosine", "linear"),

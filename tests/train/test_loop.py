@@ -92,6 +92,15 @@ def test_off_policy_epochs_and_kl(make_config, tmp_path):
     assert rows[1]["kl"] > 0
 
 
+def test_bf16_autocast_trains(make_config, tiny_model, tmp_path):
+    cfg = load_config(make_config(steps=2, autocast="bf16"))
+    rows = train(cfg, tmp_path / "run")
+    assert all(math.isfinite(r["loss"]) and r["grad_norm"] > 0 for r in rows)
+    saved = tmp_path / "run" / "checkpoints" / "step-2"
+    # the weights stay fp32 (autocast only changes the precision of the products)
+    assert json.loads((saved / "config.json").read_text())["dtype"] == "float32"
+
+
 def test_overlong_mask_gives_truncated_completions_no_weight(make_config, tiny_model, tmp_path):
     # The random 100-token model almost never emits EOS within 6 tokens: every completion is cut.
     cfg = load_config(make_config(steps=1, filters={"overlong_mask": True}))

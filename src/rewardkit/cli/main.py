@@ -12,9 +12,12 @@ import os
 import sys
 
 from rewardkit.errors import UserError
+from rewardkit.openmp import choose_wait_policy
 
 # Subcommand modules, in the order `rewardkit --help` lists them.
 COMMANDS = ["demo", "train", "sft", "eval", "compare", "score", "rewards", "tiny_model"]
+# The ones that keep torch busy for long enough to care how its threads wait.
+TORCH_HEAVY = {"demo", "train", "sft", "eval"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,11 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     # rewardkit draws its own progress; Hugging Face's per-file bars would interleave with it.
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    # OpenMP threads that spin while waiting make torch on a shared CPU (another job, reward
-    # workers) pathologically slow: measured here, a tiny-model training step took 15 s with
-    # the default policy and 0.2 s with PASSIVE while another process used both cores. Set
-    # before torch loads; an explicit OMP_WAIT_POLICY in the environment wins.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    # Spinning OpenMP threads: about 2x faster on an idle CPU, pathological on a busy one
+    # (rewardkit/openmp.py). Decided before any subcommand module imports torch.
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in TORCH_HEAVY:
+        choose_wait_policy()
     args = build_parser().parse_args(argv)
     try:
         return int(args.run(args) or 0)

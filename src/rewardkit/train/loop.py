@@ -245,7 +245,8 @@ def minibatch_loss(run: Run, mb: Any) -> tuple[torch.Tensor, dict[str, float]]:
     """Aggregated loss of one minibatch (before scaling by its share) and its statistics."""
     cfg = run.cfg
     logp, entropy = token_logprobs(run.model, mb, temperature=cfg.sampling.temperature,
-                                   entropy="grad" if cfg.loss.entropy_coef > 0 else True)
+                                   entropy="grad" if cfg.loss.entropy_coef > 0 else True,
+                                   autocast=run.autocast)
     old_logp = mb.old_logp if run.off_policy else logp.detach()  # on-policy: exact, no extra pass
     adv = mb.advantages[:, None].expand_as(logp)  # (B, T): a sequence's advantage on its tokens
     extra = {"rewards": mb.rewards, "group_ids": mb.group_ids,

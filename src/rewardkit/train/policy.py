@@ -159,7 +159,7 @@ def completion_logits(model: Any, batch: TokenBatch) -> torch.Tensor:
 
 
 def token_logprobs(model: Any, batch: TokenBatch, *, temperature: float,
-                   entropy: bool | str = False
+                   entropy: bool | str = False, autocast: torch.dtype | None = None
                    ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """log pi(token) on the completion grid (B, T), and the policy entropy there if asked
     (`entropy="grad"` when it enters the loss; any other true value computes it without a graph).
@@ -167,8 +167,12 @@ def token_logprobs(model: Any, batch: TokenBatch, *, temperature: float,
     Logits are divided by the sampling temperature, so the ratio compares the distribution the
     completions were actually drawn from (as TRL and verl do). Where the model is a plain
     decoder + output head, the head runs only on completion positions: no (B, S, V) tensor.
+    `autocast` (bf16) runs the model's matrix products in that dtype (mixed precision); the
+    log-softmax is always taken in fp32.
     """
-    picked = completion_logits(model, batch).float()  # (B, T, V)
+    with torch.autocast(batch.input_ids.device.type, autocast or torch.float32,
+                        enabled=autocast is not None):
+        picked = completion_logits(model, batch).float()  # (B, T, V)
     if temperature > 0:
         picked = picked / temperature
     logp_all = F.log_softmax(picked, dim=-1)

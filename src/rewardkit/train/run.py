@@ -23,7 +23,7 @@ from rewardkit.fileio import atomic_write_text
 from rewardkit.registry import LOSSES, UnknownName
 from rewardkit.rewards.combine import RewardScorer, RewardSpec
 from rewardkit.sampling.base import Sampler
-from rewardkit.sampling.hf import resolve_dtype
+from rewardkit.sampling.hf import resolve_autocast, resolve_dtype
 from rewardkit.tasks import get_task
 from rewardkit.train import checkpoint as ckpt
 from rewardkit.train.data import ProblemStream, load_problems
@@ -60,13 +60,15 @@ def lr_factor(i: int, *, warmup: int, total: int, schedule: str) -> float:
     return 1.0 - progress if schedule == "linear" else 1.0
 
 
-def make_sampler(model: Any, tokenizer: Any, *, chat_template: bool) -> Sampler:
+def make_sampler(model: Any, tokenizer: Any, *, chat_template: bool,
+                 autocast: torch.dtype | None = None) -> Sampler:
     from rewardkit.sampling.hf import HFSampler
 
     # The sampler's fused decode step reads the base weights directly and would not see LoRA
     # adapters, so a peft-wrapped policy decodes through its own forward.
     lora = hasattr(model, "disable_adapter")
-    return HFSampler(model, tokenizer, chat_template=chat_template, fast_decode=not lora)
+    return HFSampler(model, tokenizer, chat_template=chat_template, fast_decode=not lora,
+                     autocast=autocast)
 
 
 class Run:
@@ -90,11 +92,14 @@ class Run:
         self.model, self.tokenizer = load_policy(cfg.model, device=self.device, dtype=dtype,
                                                  lora_rank=cfg.lora_rank,
                                                  weights_from=found[1] if found else None)
+        # Matrix products in bf16 over fp32 weights (sampling and training alike), or None.
+        self.autocast = resolve_autocast(cfg.autocast, self.device, dtype)
         # No reference model at all when there is no KL term.
         self.ref = (load_reference(cfg.model, self.model, device=self.device, dtype=dtype)
                     if cfg.loss.kl_coef > 0 else None)
         self.sampler = sampler or make_sampler(self.model, self.tokenizer,
-                                               chat_template=cfg.sampling.chat_template)
+                                               chat_template=cfg.sampling.chat_template,
+                                               autocast=self.autocast)
         # Training rows must start with the prompt ids the sampler fed the model.
         self.encode = getattr(self.sampler, "encode", None) or partial(encode_prompt,
                                                                        self.tokenizer)
@@ -183,7 +188,8 @@ class Run:
         for i in range(0, len(rows), size):
             chunk = rows[i: i + size]
             batch = collate(chunk, pad_id=self.tokenizer.pad_token_id, device=self.device)
-            logp, _ = _token_logprobs(model, batch, temperature=self.cfg.sampling.temperature)
+            logp, _ = _token_logprobs(model, batch, temperature=self.cfg.sampling.temperature,
+                                      autocast=self.autocast)
             for row, lp in zip(chunk, logp):
                 setattr(row, attr, lp[: len(row.completion_ids)].detach())
 
