@@ -4,13 +4,23 @@ Both sides train the same tiny model (built once with `rewardkit tiny-model`) on
 prompts per step, with the same group size, token budget, number of steps, learning rate,
 temperature 1, beta 0 (no reference model), one update per batch, and the same rewards
 (rewardkit's `arith` verifier, plus Kimi k1.5's length term with weight 0.4 so that groups have
-reward variance and both sides do real updates). Each repeat runs rewardkit then TRL (or the
-reverse on odd repeats), so drifts in machine load hit both. Reported per side: process wall
-time (imports and model loading included), training-loop time, median steady-state step time
-(first step dropped), mean completion length, and loop time per 1k generated tokens: the two
-sides sample independently, so their lengths differ a little, and per-token time corrects that.
+reward variance and both sides do real updates). The learning rate is small (1e-7) so that
+neither policy drifts within the run: both keep sampling the untrained model's lengths, and a
+step's work is the same on both sides (the arithmetic of an update does not depend on lr).
 
-    .venv/bin/python benchmarks/trainer_vs_trl.py --repeats 3 --steps 6 --prompts 4 --group 16
+Precision: `--precision bf16` (default) is each side's default on a CPU with native bf16: TRL's
+`bf16=True`, rewardkit's `autocast: auto`; `--precision fp32` turns both off. Threads: each side
+runs in the environment it would get by default (TRL: libgomp's spinning threads; rewardkit:
+the same on an idle machine, see rewardkit/openmp.py); `--passive` runs both with
+OMP_WAIT_POLICY=PASSIVE, the setting for a shared, busy CPU.
+
+Each repeat runs rewardkit then TRL (or the reverse on odd repeats), so drifts in machine load
+hit both. Reported per side: process wall time (imports and model loading included),
+training-loop time, median steady-state step time (first step dropped), mean completion length,
+and loop time per 1k generated tokens (the two sides sample independently, so their lengths
+differ a little; per-token time corrects that).
+
+    .venv/bin/python benchmarks/trainer_vs_trl.py --repeats 5 --precision bf16
 """
 
 from __future__ import annotations
@@ -28,9 +38,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
-# Both sides get the same OpenMP setting: the rewardkit CLI defaults to PASSIVE (spinning
-# threads are pathological on a shared CPU), so TRL runs with it too rather than without.
-ENV = {**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
+
+
+def environment(args) -> dict[str, str]:
+    return {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"} if args.passive else dict(os.environ)
 
 
 def run_rewardkit(model: Path, args, out: Path) -> dict:
@@ -49,7 +60,7 @@ def run_rewardkit(model: Path, args, out: Path) -> dict:
            "--set", "checkpoint.every=0", "--set", "device=cpu",
            "--set", f"autocast={'bf16' if args.precision == 'bf16' else 'none'}", "--quiet"]
     t0 = time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env=ENV)
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env=environment(args))
     wall = time.perf_counter() - t0
     rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     steps = [r["time/step_s"] for r in rows]
@@ -63,7 +74,8 @@ def run_trl(model: Path, args) -> dict:
            "--max-new-tokens", str(args.max_new_tokens), "--lr", str(args.lr),
            "--seed", str(args.seed)] + (["--bf16"] if args.precision == "bf16" else [])
     t0 = time.perf_counter()
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=ENV).stdout
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True,
+                         env=environment(args)).stdout
     wall = time.perf_counter() - t0
     result = json.loads(out.strip().splitlines()[-1])
     return {"process_s": wall, "train_s": result["train_s"], "step_s": result["step_s"],
@@ -83,11 +95,13 @@ def main() -> None:
     ap.add_argument("--max-new-tokens", type=int, default=96)
     ap.add_argument("--layers", type=int, default=3)
     ap.add_argument("--hidden", type=int, default=256)
-    ap.add_argument("--lr", type=float, default=1e-5)
+    ap.add_argument("--lr", type=float, default=1e-7)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
-                    help="fp32 everywhere, or bf16 autocast over fp32 weights on both sides "
-                         "(TRL's default bf16=True; rewardkit's autocast: bf16)")
+    ap.add_argument("--precision", choices=["fp32", "bf16"], default="bf16",
+                    help="bf16 autocast over fp32 weights on both sides (TRL's default bf16=True; "
+                         "rewardkit's autocast: bf16), or fp32 everywhere")
+    ap.add_argument("--passive", action="store_true",
+                    help="both sides with OMP_WAIT_POLICY=PASSIVE (the busy-CPU setting)")
     ap.add_argument("--json", type=Path, help="also write the raw results here")
     args = ap.parse_args()
 
@@ -113,7 +127,8 @@ def main() -> None:
     print(f"\nmachine: {platform.machine()}, {platform.processor() or '?'}, "
           f"python {platform.python_version()}; {args.prompts} prompts x {args.group} "
           f"completions, {args.max_new_tokens} new tokens max, {args.steps} steps, "
-          f"tiny model {args.layers} layers x {args.hidden}, {args.precision}")
+          f"tiny model {args.layers} layers x {args.hidden}, {args.precision}"
+          f"{', OMP_WAIT_POLICY=PASSIVE' if args.passive else ''}")
     print(f"{'':24s}{'rewardkit':>10s}{'TRL':>10s}{'TRL/rewardkit':>15s}")
     for label, key in [("process wall (s)", lambda x: x["process_s"]),
                        ("training loop (s)", lambda x: x["train_s"]),

@@ -6,6 +6,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
+from rewardkit.sampling._fast_decode import FastDecoder
 from rewardkit.train.policy import Row, collate, completion_logits, token_logprobs
 
 
@@ -40,17 +41,57 @@ def test_logprobs_match_unpadded_forward_per_row(model):
     assert (ent[batch.mask > 0] > 0).all()
 
 
-def test_fast_path_equals_full_logits(model):
-    from rewardkit.train.policy import _decoder_and_head
+def _full_logits(model, batch):
+    full = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
+    return full.gather(1, batch.positions[..., None].expand(-1, -1, full.shape[-1]))
 
-    assert _decoder_and_head(model) is not None  # the fast path is the one under test
+
+@pytest.mark.parametrize("path", ["hand-written", "head-on-completions"])
+def test_fast_paths_equal_full_logits(model, path):
+    from rewardkit.train.policy import _decoder_and_head, _model_completion_logits
+
+    assert FastDecoder.build(model) is not None and _decoder_and_head(model) is not None
     batch = collate(ROWS, pad_id=0, device=torch.device("cpu"))
     with torch.no_grad():
-        fast = completion_logits(model, batch)
-        full = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
-        V = full.shape[-1]
-        slow = full.gather(1, batch.positions[..., None].expand(-1, -1, V))
-    torch.testing.assert_close(fast, slow, rtol=1e-5, atol=1e-5)
+        fast = (completion_logits(model, batch) if path == "hand-written"
+                else _model_completion_logits(model, batch))
+        torch.testing.assert_close(fast, _full_logits(model, batch), rtol=1e-5, atol=1e-5)
+
+
+def test_hand_written_pass_gives_the_models_gradients(model):
+    # The fused weights are built from the parameters inside the graph: every parameter,
+    # the tied embedding/head included, gets the gradient the model's own forward gives it.
+    batch = collate(ROWS, pad_id=0, device=torch.device("cpu"))
+    grads = []
+    for forward in (completion_logits, _full_logits):
+        model.zero_grad()
+        (forward(model, batch).float().log_softmax(-1)[..., 3] * batch.mask).sum().backward()
+        grads.append({n: p.grad.clone() for n, p in model.named_parameters()})
+    model.zero_grad()
+    assert grads[0].keys() == grads[1].keys()
+    for name in grads[0]:
+        torch.testing.assert_close(grads[0][name], grads[1][name], rtol=1e-4, atol=1e-6)
+
+
+def test_hand_written_pass_with_gqa_and_bf16(model):
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    llama = LlamaForCausalLM(LlamaConfig(
+        vocab_size=32, hidden_size=32, intermediate_size=48, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, pad_token_id=0, bos_token_id=None,
+        eos_token_id=1)).eval()
+    batch = collate(ROWS, pad_id=0, device=torch.device("cpu"))
+    with torch.no_grad():
+        full = _full_logits(llama, batch)
+        torch.testing.assert_close(completion_logits(llama, batch), full, rtol=1e-5, atol=1e-5)
+        half = completion_logits(llama, batch, autocast=torch.bfloat16)
+        assert half.dtype == torch.bfloat16
+        with torch.autocast("cpu", torch.bfloat16):
+            ref = _full_logits(llama, batch).float()
+        # both within bf16 rounding of each other (products in bf16, norms and RoPE in fp32)
+        torch.testing.assert_close(half.float(), ref, rtol=0.05, atol=0.05)
+        assert not torch.equal(half.float(), full)
 
 
 def test_temperature_divides_logits(model):

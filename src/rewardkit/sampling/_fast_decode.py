@@ -1,4 +1,5 @@
-"""A one-token decode step for Llama/Qwen2-style models, written with plain tensor ops.
+"""The forward pass of Llama/Qwen2-style models written with plain tensor ops: a one-token
+decode step for the sampler, and a whole-sequence causal pass for the trainer.
 
 Why: at a few million parameters the per-token cost of `model(...)` is dominated by module
 dispatch, mask building and output dataclasses rather than arithmetic. This step reads the same
@@ -7,12 +8,16 @@ the model's own rotary module, SDPA, SiLU MLP) with about half the Python work. 
 runs through the model's own forward.
 
 `FastDecoder.build(model)` returns None for any model it does not know to be of this shape
-(other architectures, sliding windows, non-SiLU MLPs, ...); the sampler then uses the model.
+(other architectures, sliding windows, non-SiLU MLPs, LoRA-wrapped models, ...); callers then
+use the model's own forward. Built with autograd enabled, the fused weights are differentiable
+functions of the parameters, so `hidden` trains them (the trainer's forward, `train/policy.py`).
 The fused weights are concatenated from the live parameters on each build, so a sampler
 rebuilds once per `sample` call and always decodes with the current weights. With a
 `compute_dtype` (bf16 over fp32 weights) they are cast once per build, and the step follows
-torch.autocast's rules: matrix products in bf16, the residual stream, norms, RoPE and
-attention in the weights' dtype (the KV cache is filled by the autocast prefill in that dtype).
+torch.autocast's rules: matrix products (and training attention) in bf16; the residual stream,
+norms and RoPE in the weights' dtype. RoPE upcasts q and k first: torch's CPU kernels for
+bf16 x fp32 elementwise products take a slow path (measured 30x slower than either dtype alone),
+which is where the models' own forward under autocast loses much of its time.
 """
 
 from __future__ import annotations
@@ -57,8 +62,8 @@ class FastDecoder:
     def build(cls, model: Any, compute_dtype: torch.dtype | None = None) -> FastDecoder | None:
         """The fast step for `model`, or None when its shape is not one this step computes."""
         cfg = model.config
-        if getattr(cfg, "model_type", None) not in _SUPPORTED:
-            return None
+        if getattr(cfg, "model_type", None) not in _SUPPORTED or hasattr(model, "peft_config"):
+            return None  # (LoRA adapters live in wrapped modules these fused weights skip)
         if getattr(cfg, "hidden_act", None) != "silu" or getattr(cfg, "mlp_bias", False):
             return None
         if getattr(cfg, "pretraining_tp", 1) != 1 or getattr(cfg, "use_sliding_window", False):
@@ -120,8 +125,7 @@ class FastDecoder:
             q = q.view(b, nh, 1, hd)
             k = k.view(b, nkv, 1, hd)
             v = v.view(b, nkv, 1, hd)
-            q = q * cos + torch.cat((-q[..., half:], q[..., :half]), -1) * sin
-            k = k * cos + torch.cat((-k[..., half:], k[..., :half]), -1) * sin
+            q, k = _rope(q, cos, sin, half), _rope(k, cos, sin, half)
             keys, values = cl.update(k, v)  # (b, nkv, kv, hd), in the cache's dtype
             att = _attend(q.to(keys.dtype), keys, values, mask)  # (b, nh * hd)
             x = x + F.linear(att.to(cd), layer.o_w, layer.o_b)
@@ -130,6 +134,41 @@ class FastDecoder:
             x = x + F.linear(F.silu(gate) * up, layer.down_w)
         x = self._norm(x, self.final_ln)
         return F.linear(x.to(cd), self.lm_head).float()
+
+    def hidden(self, ids: torch.Tensor) -> torch.Tensor:
+        """Final-norm hidden states (B, S, H) of right-padded rows; differentiable.
+
+        Right padding puts each row's real tokens first, so the causal mask alone gives them
+        exactly the attention the padding mask would (every padded position comes after every
+        real one); what the padded positions compute is never read.
+        """
+        B, S = ids.shape
+        nh, nkv, hd, cd = self.nh, self.nkv, self.hd, self.cd
+        x = F.embedding(ids, self.embed)  # (B, S, H)
+        cos, sin = self.rotary(x, torch.arange(S, device=ids.device)[None])  # (1, S, hd)
+        cos, sin = cos[:, None], sin[:, None]  # (1, 1, S, hd) to broadcast over rows and heads
+        half = hd // 2
+        for layer in self.layers:
+            h = self._norm(x, layer.ln_in)
+            qkv = F.linear(h.to(cd), layer.qkv_w, layer.qkv_b)  # (B, S, (nh + 2 nkv) hd)
+            q, k, v = qkv.split([nh * hd, nkv * hd, nkv * hd], dim=-1)
+            q = _rope(q.view(B, S, nh, hd).transpose(1, 2), cos, sin, half)  # (B, nh, S, hd)
+            k = _rope(k.view(B, S, nkv, hd).transpose(1, 2), cos, sin, half)  # (B, nkv, S, hd)
+            v = v.view(B, S, nkv, hd).transpose(1, 2)
+            att = F.scaled_dot_product_attention(
+                q.to(cd), k.to(cd), v, is_causal=True, scale=hd**-0.5, enable_gqa=nh != nkv
+            )  # (B, nh, S, hd)
+            x = x + F.linear(att.transpose(1, 2).reshape(B, S, nh * hd), layer.o_w, layer.o_b)
+            h = self._norm(x, layer.ln_post)
+            gate, up = F.linear(h.to(cd), layer.gate_up_w).chunk(2, dim=-1)
+            x = x + F.linear(F.silu(gate) * up, layer.down_w)
+        return self._norm(x, self.final_ln)
+
+
+def _rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, half: int) -> torch.Tensor:
+    """Rotary embedding in cos/sin's dtype: x * cos + rotate_half(x) * sin."""
+    x = x.to(cos.dtype)  # same-dtype products (see the module docstring)
+    return x * cos + torch.cat((-x[..., half:], x[..., :half]), -1) * sin
 
 
 def _attend(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,

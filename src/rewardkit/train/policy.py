@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from rewardkit.errors import UserError
+from rewardkit.sampling._fast_decode import FastDecoder
 
 
 def load_policy(path: str, *, device: torch.device, dtype: torch.dtype, lora_rank: int = 0,
@@ -143,8 +144,25 @@ def _decoder_and_head(model: Any) -> tuple[Any, Any] | None:
     return (decoder, head) if decoder is not None and head is not None and plain else None
 
 
-def completion_logits(model: Any, batch: TokenBatch) -> torch.Tensor:
-    """Logits at the positions that predict completion tokens, (B, T, V)."""
+def completion_logits(model: Any, batch: TokenBatch,
+                      autocast: torch.dtype | None = None) -> torch.Tensor:
+    """Logits at the positions that predict completion tokens, (B, T, V).
+
+    Llama/Qwen2-shaped models run the hand-written causal pass (`FastDecoder.hidden`: fused
+    projections, no padding mask, no autocast dispatch); others run the model under autocast.
+    """
+    fast = FastDecoder.build(model, autocast)
+    if fast is not None:
+        hidden = fast.hidden(batch.input_ids)  # (B, S, H)
+        H = hidden.shape[-1]
+        picked = hidden.gather(1, batch.positions[..., None].expand(-1, -1, H))  # (B, T, H)
+        return F.linear(picked.to(fast.cd), fast.lm_head)
+    with torch.autocast(batch.input_ids.device.type, autocast or torch.float32,
+                        enabled=autocast is not None):
+        return _model_completion_logits(model, batch)
+
+
+def _model_completion_logits(model: Any, batch: TokenBatch) -> torch.Tensor:
     parts = _decoder_and_head(model)
     if parts is not None:
         decoder, head = parts
@@ -170,9 +188,7 @@ def token_logprobs(model: Any, batch: TokenBatch, *, temperature: float,
     `autocast` (bf16) runs the model's matrix products in that dtype (mixed precision); the
     log-softmax is always taken in fp32.
     """
-    with torch.autocast(batch.input_ids.device.type, autocast or torch.float32,
-                        enabled=autocast is not None):
-        picked = completion_logits(model, batch).float()  # (B, T, V)
+    picked = completion_logits(model, batch, autocast).float()  # (B, T, V)
     if temperature > 0:
         picked = picked / temperature
     logp_all = F.log_softmax(picked, dim=-1)
