@@ -101,3 +101,27 @@ def test_temperature_divides_logits(model):
         logp, _ = token_logprobs(model, batch, temperature=0.5)
     expected = torch.log_softmax(logits / 0.5, -1).gather(-1, batch.targets[..., None])[..., 0]
     torch.testing.assert_close(logp, expected)
+
+
+@pytest.mark.parametrize("heads", [(4, 4), (4, 2)])
+def test_cpu_bf16_attention_matches_sdpa(heads):
+    # The matmul path (CPU, bf16) against fp32 SDPA on the same bf16 inputs: outputs and
+    # gradients agree to bf16 rounding, and the causal mask hides every later position.
+    from rewardkit.sampling._fast_decode import _causal_attention
+
+    nh, nkv = heads
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(2, n, 7, 8).bfloat16().requires_grad_() for n in (nh, nkv, nkv))
+    out = _causal_attention(q, k, v)
+    ref_in = [t.detach().float().requires_grad_() for t in (q, k, v)]
+    ref = torch.nn.functional.scaled_dot_product_attention(
+        *ref_in, is_causal=True, enable_gqa=nh != nkv)
+    torch.testing.assert_close(out.float(), ref, rtol=0.02, atol=0.02)
+    out.float().sum().backward()
+    ref.sum().backward()
+    for a, b in zip((q, k, v), ref_in):
+        torch.testing.assert_close(a.grad.float(), b.grad, rtol=0.05, atol=0.05)
+    # position 0 attends only to itself: its output is its own value row (per kv head)
+    torch.testing.assert_close(out[:, :, 0].float(),
+                               v[:, :, 0].float().repeat_interleave(nh // nkv, dim=1),
+                               rtol=0.01, atol=0.01)
