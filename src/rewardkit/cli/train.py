@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -43,5 +44,6 @@ def run(args: argparse.Namespace) -> int:
     except TrainingError as e:
         print(f"rewardkit: training stopped: {e}", file=sys.stderr)
         return 1
-    print(f"rewardkit: run written to {out}", file=sys.stderr)
+    if os.environ.get("RANK", "0") == "0":  # once under `accelerate launch`, from rank 0
+        print(f"rewardkit: run written to {out}", file=sys.stderr)
     return 0
