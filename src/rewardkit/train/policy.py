@@ -148,8 +148,9 @@ def completion_logits(model: Any, batch: TokenBatch,
                       autocast: torch.dtype | None = None) -> torch.Tensor:
     """Logits at the positions that predict completion tokens, (B, T, V).
 
-    Llama/Qwen2-shaped models run the hand-written causal pass (`FastDecoder.hidden`: fused
-    projections, no padding mask, no autocast dispatch); others run the model under autocast.
+    Llama/Qwen2-shaped models run the hand-written causal pass (`FastDecoder.hidden`), which
+    picks the faster attention kernel per call (plain matmuls for short bf16 sequences on a
+    CPU, SDPA otherwise); others run the model's own forward under autocast.
     """
     fast = FastDecoder.build(model, autocast)
     if fast is not None:
