@@ -108,6 +108,27 @@ class FastDecoder:
         xf = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)
         return w * xf.to(x.dtype)
 
+    def _attention_inputs(self, h: torch.Tensor, layer: _Layer, cos: torch.Tensor,
+                          sin: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """q (B, nh, S, hd), k and v (B, nkv, S, hd) from normed hidden states h (B, S, H).
+
+        cos, sin: (B or 1, S, 1, hd). q and k come out rotated, in cos's dtype; v in the compute
+        dtype. The query and key heads are rotated together: one RoPE instead of two.
+        """
+        B, S, _ = h.shape
+        nh, nkv, hd = self.nh, self.nkv, self.hd
+        qkv = F.linear(h.to(self.cd), layer.qkv_w, layer.qkv_b)  # (B, S, (nh + 2 nkv) hd)
+        qk = _rope(qkv[..., : (nh + nkv) * hd].view(B, S, nh + nkv, hd), cos, sin, hd // 2)
+        qk = qk.transpose(1, 2)  # (B, nh + nkv, S, hd)
+        v = qkv[..., (nh + nkv) * hd :].view(B, S, nkv, hd).transpose(1, 2)
+        return qk[:, :nh], qk[:, nh:], v
+
+    def _mlp(self, x: torch.Tensor, layer: _Layer) -> torch.Tensor:
+        """x plus the layer's SiLU MLP of its post-attention norm (any leading shape)."""
+        h = self._norm(x, layer.ln_post).to(self.cd)
+        gate, up = F.linear(h, layer.gate_up_w).chunk(2, dim=-1)
+        return x + F.linear(F.silu(gate) * up, layer.down_w)
+
     def step(
         self, tok: torch.Tensor, pos: torch.Tensor, cache: Any, keep: torch.Tensor
     ) -> torch.Tensor:
@@ -116,27 +137,17 @@ class FastDecoder:
         tok, pos: (b,); cache: the sampler's pre-allocated cache (its layers get this step's
         keys/values); keep: (b, kv_len) bool, True where a row may attend.
         """
-        b = tok.shape[0]
-        nh, nkv, hd, cd = self.nh, self.nkv, self.hd, self.cd
+        cd = self.cd
         x = F.embedding(tok, self.embed)  # (b, H)
         cos, sin = self.rotary(x, pos[:, None])  # (b, 1, hd) each
-        cos, sin = cos[:, None], sin[:, None]  # (b, 1, 1, hd) to broadcast over heads
+        cos, sin = cos[:, :, None], sin[:, :, None]  # (b, 1, 1, hd) to broadcast over heads
         mask = keep[:, None, None, :]  # (b, 1, 1, kv) broadcast over kv heads and their groups
-        half = hd // 2
         for layer, cl in zip(self.layers, cache.layers):
-            h = self._norm(x, layer.ln_in)
-            qkv = F.linear(h.to(cd), layer.qkv_w, layer.qkv_b)  # (b, (nh + 2 nkv) hd)
-            q, k, v = qkv.split([nh * hd, nkv * hd, nkv * hd], dim=-1)
-            q = q.view(b, nh, 1, hd)
-            k = k.view(b, nkv, 1, hd)
-            v = v.view(b, nkv, 1, hd)
-            q, k = _rope(q, cos, sin, half), _rope(k, cos, sin, half)
+            q, k, v = self._attention_inputs(self._norm(x, layer.ln_in)[:, None], layer, cos, sin)
             keys, values = cl.update(k, v)  # (b, nkv, kv, hd), in the cache's dtype
             att = _attend(q.to(keys.dtype), keys, values, mask)  # (b, nh * hd)
             x = x + F.linear(att.to(cd), layer.o_w, layer.o_b)
-            h = self._norm(x, layer.ln_post)
-            gate, up = F.linear(h.to(cd), layer.gate_up_w).chunk(2, dim=-1)
-            x = x + F.linear(F.silu(gate) * up, layer.down_w)
+            x = self._mlp(x, layer)
         x = self._norm(x, self.final_ln)
         return F.linear(x.to(cd), self.lm_head).float()
 
@@ -148,24 +159,15 @@ class FastDecoder:
         real one); what the padded positions compute is never read.
         """
         B, S = ids.shape
-        nh, nkv, hd, cd = self.nh, self.nkv, self.hd, self.cd
+        nh, hd, cd = self.nh, self.hd, self.cd
         x = F.embedding(ids, self.embed)  # (B, S, H)
         cos, sin = self.rotary(x, torch.arange(S, device=ids.device)[None])  # (1, S, hd)
         cos, sin = cos[:, :, None], sin[:, :, None]  # (1, S, 1, hd) to broadcast over heads
-        half = hd // 2
         for layer in self.layers:
-            h = self._norm(x, layer.ln_in)
-            qkv = F.linear(h.to(cd), layer.qkv_w, layer.qkv_b)  # (B, S, (nh + 2 nkv) hd)
-            # RoPE on the query and key heads together: one rotation instead of two
-            qk = _rope(qkv[..., : (nh + nkv) * hd].view(B, S, nh + nkv, hd), cos, sin, half)
-            qk = qk.to(cd).transpose(1, 2)  # (B, nh + nkv, S, hd)
-            q, k = qk[:, :nh], qk[:, nh:]
-            v = qkv[..., (nh + nkv) * hd :].view(B, S, nkv, hd).transpose(1, 2)
-            att = _causal_attention(q, k, v)  # (B, nh, S, hd)
+            q, k, v = self._attention_inputs(self._norm(x, layer.ln_in), layer, cos, sin)
+            att = _causal_attention(q.to(cd), k.to(cd), v)  # (B, nh, S, hd)
             x = x + F.linear(att.transpose(1, 2).reshape(B, S, nh * hd), layer.o_w, layer.o_b)
-            h = self._norm(x, layer.ln_post)
-            gate, up = F.linear(h.to(cd), layer.gate_up_w).chunk(2, dim=-1)
-            x = x + F.linear(F.silu(gate) * up, layer.down_w)
+            x = self._mlp(x, layer)
         return self._norm(x, self.final_ln)
 
 
