@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from unittest import mock
+
 import pytest
 import torch
 from transformers import AutoModelForCausalLM
@@ -112,7 +114,9 @@ def test_cpu_bf16_attention_matches_sdpa(heads):
     nh, nkv = heads
     torch.manual_seed(0)
     q, k, v = (torch.randn(2, n, 7, 8).bfloat16().requires_grad_() for n in (nh, nkv, nkv))
-    out = _causal_attention(q, k, v)
+    with mock.patch.object(torch.nn.functional, "scaled_dot_product_attention",
+                           side_effect=AssertionError("SDPA must not run here")):
+        out = _causal_attention(q, k, v)  # the matmul path, not SDPA
     ref_in = [t.detach().float().requires_grad_() for t in (q, k, v)]
     ref = torch.nn.functional.scaled_dot_product_attention(
         *ref_in, is_causal=True, enable_gqa=nh != nkv)
@@ -125,3 +129,19 @@ def test_cpu_bf16_attention_matches_sdpa(heads):
     torch.testing.assert_close(out[:, :, 0].float(),
                                v[:, :, 0].float().repeat_interleave(nh // nkv, dim=1),
                                rtol=0.01, atol=0.01)
+
+
+@pytest.mark.parametrize("case", ["fp32", "no_grad", "long"])
+def test_attention_takes_sdpa_outside_short_cpu_bf16_training(case, monkeypatch):
+    import rewardkit.sampling._fast_decode as fd
+
+    dtype = torch.float32 if case == "fp32" else torch.bfloat16
+    if case == "long":
+        monkeypatch.setattr(fd, "MATMUL_ATTENTION_MAX_LEN", 6)  # 7 positions: one too many
+    q, k, v = (torch.randn(1, 2, 7, 8, dtype=dtype, requires_grad=case != "no_grad")
+               for _ in range(3))
+    sdpa = mock.Mock(wraps=torch.nn.functional.scaled_dot_product_attention)
+    monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention", sdpa)
+    with torch.set_grad_enabled(case != "no_grad"):
+        fd._causal_attention(q, k, v)
+    assert sdpa.call_count == 1
