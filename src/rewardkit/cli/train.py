@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from pathlib import Path
 
@@ -44,6 +43,8 @@ def run(args: argparse.Namespace) -> int:
     except TrainingError as e:
         print(f"rewardkit: training stopped: {e}", file=sys.stderr)
         return 1
-    if os.environ.get("RANK", "0") == "0":  # once under `accelerate launch`, from rank 0
+    from accelerate import PartialState  # the process state the run set up
+
+    if PartialState().is_main_process:  # once under `accelerate launch`
         print(f"rewardkit: run written to {out}", file=sys.stderr)
     return 0
