@@ -54,7 +54,9 @@ class Group:
     """All G completions sampled for one problem: what every reward sees.
 
     `correct` has one entry per completion once the task's verifier has run (`None` = could not
-    judge: timeout, unparseable gold, sandbox error); `status` says why, per completion.
+    judge: timeout, unparseable gold, sandbox error); `status` says why, per completion;
+    `answers` is the final answer the task's extractor found in each reply (`None`: none found),
+    so rewards and metrics read the verifier's extraction instead of redoing it.
     """
 
     problem: Problem
@@ -62,12 +64,14 @@ class Group:
     max_new_tokens: int
     correct: tuple[bool | None, ...] = ()
     status: tuple[str, ...] = ()
+    answers: tuple[str | None, ...] = ()
 
     def __post_init__(self) -> None:
         # Accept lists from callers but store tuples, so a Group stays immutable and hashable-ish.
         object.__setattr__(self, "completions", tuple(self.completions))
         object.__setattr__(self, "correct", tuple(self.correct))
         object.__setattr__(self, "status", tuple(self.status))
+        object.__setattr__(self, "answers", tuple(self.answers))
         if self.correct and len(self.correct) != len(self.completions):
             raise ValueError(
                 f"group {self.problem.id!r}: {len(self.correct)} verdicts for "
@@ -85,6 +89,8 @@ class Group:
     def verified(self) -> bool:
         return len(self.correct) == len(self.completions)
 
-    def with_verdicts(self, correct: Sequence[bool | None], status: Sequence[str]) -> Group:
+    def with_verdicts(self, correct: Sequence[bool | None], status: Sequence[str],
+                      answers: Sequence[str | None] = ()) -> Group:
         """A copy carrying the verifier's verdicts (the group itself is never mutated)."""
-        return dataclasses.replace(self, correct=tuple(correct), status=tuple(status))
+        return dataclasses.replace(self, correct=tuple(correct), status=tuple(status),
+                                   answers=tuple(answers))

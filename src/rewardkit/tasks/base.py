@@ -139,7 +139,8 @@ class Task:
             verdicts: Sequence[Verdict] = [(None, "unparseable_gold")] * len(group)
         else:
             verdicts = [self._check_safely(gold, c.text) for c in group.completions]
-        return group.with_verdicts([v for v, _ in verdicts], [s for _, s in verdicts])
+        answers = [self.extract_answer(c.text) for c in group.completions]
+        return group.with_verdicts([v for v, _ in verdicts], [s for _, s in verdicts], answers)
 
     def _check_safely(self, gold: Any, text: str) -> Verdict:
         try:
