@@ -14,8 +14,16 @@ from typing import IO, Any
 @contextmanager
 def atomic_write(path: str | Path, mode: str = "w") -> Iterator[IO]:
     """Write to a temporary file beside `path`, then rename: readers never see half a file, and
-    a crash (or an exception inside the block) leaves the previous file, if any, intact."""
+    a crash (or an exception inside the block) leaves the previous file, if any, intact.
+
+    A path that exists and is not a regular file (`/dev/null`, a FIFO, `/dev/stdout`) is written
+    in place: renaming over it would replace the device with a file (as root, for everyone).
+    """
     path = Path(path)
+    if path.exists() and not path.is_file():
+        with path.open(mode, encoding=None if "b" in mode else "utf-8") as f:
+            yield f
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
