@@ -14,6 +14,20 @@ def verdicts(group: Group, reward: str) -> tuple[bool | None, ...]:
     return group.correct
 
 
+def extracted_answers(group: Group, reward: str) -> tuple[str | None, ...]:
+    """The task's extracted answer per completion (`Group.answers`, filled by `Task.verify`).
+
+    An unverified group, or one whose task did not record answers, is an error: only the task
+    knows its answer format, so guessing one here would silently score replies as answerless.
+    """
+    if not group.verified or len(group.answers) != len(group):
+        raise ValueError(
+            f"reward {reward!r}: group {group.problem.id!r} has no extracted answers "
+            "(verify it with its task first: Task.verify fills Group.answers)"
+        )
+    return group.answers
+
+
 def judged_accuracy(correct: tuple[bool | None, ...]) -> float:
     """Share of correct answers among the judged ones (None left out); NaN if none was judged.
 
