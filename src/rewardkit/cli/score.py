@@ -109,8 +109,8 @@ def _advantage(text: str):
         for p, (g, t) in enumerate(zip(groups, totals)):
             rewards[p, : len(g)] = t
             lengths[p, : len(g)] = g.lengths
-        budget = max(g.max_new_tokens for g in groups)
-        adv = compute_advantages(spec.name, rewards, lengths=lengths, max_new_tokens=budget,
+        budgets = np.array([g.max_new_tokens for g in groups])  # (P,): CANON divides per group
+        adv = compute_advantages(spec.name, rewards, lengths=lengths, max_new_tokens=budgets,
                                  params=spec.params)
         return [adv[p, : len(g)] for p, g in enumerate(groups)]
 
