@@ -210,7 +210,8 @@ def budget_curriculum(
 ) -> list[float]:
     """Length term against a token budget B(t) that tightens over training (*unverified* shape).
 
-    B(t) from `curriculum_budget` with t = `ctx.step` (0 without ctx). A correct completion gets
+    B(t) from `curriculum_budget` with t = `ctx.step` (0-based: steps completed before this
+    one, so the first shrink comes after `every` steps in training and `score`; 0 without ctx). A correct completion gets
     1 if L ≤ B(t), then linearly less, reaching 0 at L = 2·B(t): r = clip(2 − L/B(t), 0, 1).
     Wrong: 0. Verdict None: NaN. Add it to `accuracy` (and `format`) with the paper's weights.
 
