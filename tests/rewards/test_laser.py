@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 
+from rewardkit.errors import UserError
 from rewardkit.registry import REWARDS
 from rewardkit.rewards.base import RewardContext
 from rewardkit.rewards.laser import (
@@ -138,7 +139,7 @@ def test_update_laser_de_matches_laser_d():
 
 
 def test_update_rejects_zero_grid_step():
-    with pytest.raises(ValueError, match="grid_step"):
+    with pytest.raises(UserError, match="grid_step"):
         update_laser_d({}, [], step=0, update_every=2, grid_start=100, grid_step=0)
 
 

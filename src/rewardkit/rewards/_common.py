@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from rewardkit.errors import UserError
 from rewardkit.types import Group
 
 
@@ -39,7 +40,8 @@ def judged_accuracy(correct: tuple[bool | None, ...]) -> float:
 
 
 def require_positive(reward: str, **values: float) -> None:
-    """Fail at the first call with a named parameter, not with a ZeroDivisionError later."""
+    """Fail at the first call with a named parameter (a UserError: the user's config value), not
+    with a ZeroDivisionError later."""
     for name, value in values.items():
-        if not value > 0:
-            raise ValueError(f"reward {reward!r}: {name} must be > 0, got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            raise UserError(f"reward {reward!r}: {name} must be > 0, got {value!r}")

@@ -296,7 +296,11 @@ def laser_de(
     [0.0, 0.5, 0.0, 0.0, 0.0]
     """
     require_positive(
-        "laser_de", update_every=update_every, grid_start=grid_start, grid_step=grid_step
+        "laser_de",
+        update_every=update_every,
+        grid_start=grid_start,
+        grid_step=grid_step,
+        ngram=ngram,
     )
     target, correct = _targets_for(group, ctx, grid_start, "laser_de")
     if target is None:

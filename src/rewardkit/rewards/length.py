@@ -14,6 +14,7 @@ import math
 
 import numpy as np
 
+from rewardkit.errors import UserError
 from rewardkit.registry import REWARDS
 from rewardkit.rewards._common import judged_accuracy, verdicts
 from rewardkit.rewards.base import RewardContext
@@ -80,7 +81,7 @@ def grpo_lambda(
     ([0.2, -0.2], [0.0, 0.0])
     """
     if not 0.0 <= top_fraction <= 1.0:
-        raise ValueError(
+        raise UserError(
             f"reward 'grpo_lambda': top_fraction must be in [0, 1], got {top_fraction}"
         )
     correct = verdicts(group, "grpo_lambda")
