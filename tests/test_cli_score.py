@@ -202,3 +202,12 @@ def test_canon_advantage_uses_each_groups_budget(write_jsonl, tmp_path):
     lines = [json.loads(x) for x in out.read_text().splitlines()]
     got = [[c["advantage"] for c in line["completions"]] for line in lines]
     assert [x for row in got for x in row] == pytest.approx([0.01, -0.01, 0.001, -0.001], abs=1e-12)
+
+
+def test_help_shows_the_example_and_where_names_come_from(capsys):
+    # U6: a `\` at a line end in a non-raw docstring joined the example's two lines
+    with pytest.raises(SystemExit):
+        main(["score", "--help"])
+    out = capsys.readouterr().out
+    assert "kimi_length:weight=0.4 \\\n" in out
+    assert "rewardkit rewards list" in out and '"max_new_tokens"' in out

@@ -1,7 +1,18 @@
-"""`rewardkit score`: score a file of saved rollouts with any rewards, as training would.
+r"""`rewardkit score`: score a file of saved rollouts with any rewards, as training would.
 
     rewardkit score --task math --reward accuracy --reward kimi_length:weight=0.4 \
         --advantage grpo --input rollouts.jsonl --output scored.jsonl
+
+Reward names: `rewardkit rewards list` (and `rewardkit rewards show NAME` for the formula,
+paper, parameters and defaults), or a dotted path to your own function (my_pkg.rewards.brevity).
+
+Input: JSONL, one group per line (README, "Scoring saved rollouts"):
+
+    {"id": "q1", "prompt": "...", "answer": "42", "max_new_tokens": 4096, "step": 0,
+     "completions": [{"text": "...", "num_tokens": 812, "finish_reason": "stop"}, ...]}
+
+`max_new_tokens` is required; `id`, `answer`, `meta` and `step` (0-based) are optional;
+`finish_reason` ("stop" | "length") may be left out only below the budget.
 
 Lines with the same `step` form one batch (GRPO-λ ranks a batch; stateful rewards such as HAPO
 update after each batch), so a multi-step file replays training's reward semantics exactly.
