@@ -61,3 +61,12 @@ def test_train_bad_reward_fails_at_config_load(tmp_path, capsys, spec, message):
     code = main(["train", str(config), "--out", str(tmp_path / "run")])
     _assert_one_line(capsys, code, message)
     assert not (tmp_path / "run").exists()
+
+
+def test_eval_bad_reward_fails_before_the_model_loads(tmp_path, capsys):
+    # the model path does not exist: reaching it would be a different error
+    data = tmp_path / "d.jsonl"
+    data.write_text('{"problem": "1+1", "answer": "2"}\n')
+    code = main(["eval", "--model", str(tmp_path / "no-such-model"), "--data", str(data),
+                 "--task", "math", "--reward", "hapo:mode=cosin"])
+    _assert_one_line(capsys, code, r"reward 'hapo': mode must be one of")
