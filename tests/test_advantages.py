@@ -92,7 +92,8 @@ def reinforce_pp_ref(rows, lengths):
 
 
 def reinforce_pp_baseline_ref(rows, lengths):
-    valid = [[not math.isnan(r) for r in row] for row in rows]
+    # a completion counts only when its group has another scored one (a baseline)
+    valid = [[not math.isnan(r) and len(scored(row)) >= 2 for r in row] for row in rows]
     return whiten_ref(dr_grpo_ref(rows), lengths, valid)
 
 
@@ -284,6 +285,35 @@ def test_all_nan_and_single_score_groups_give_zero(name):
     r = np.array([[np.nan, np.nan, np.nan], [np.nan, 1.0, np.nan]])
     adv = call(name, r, [[1, 2, 3], [4, 5, 6]])
     assert np.all(adv == 0.0)
+
+
+# B11: a lone completion (the only scored one of its group) next to a scored group.
+# r = [[1, nan], [0, 1]], lengths [[5, 5], [1, 9]], budget 10 per group.
+LONE_R = [[1.0, math.nan], [0.0, 1.0]]
+LONE_N = [[5, 5], [1, 9]]
+LONE_EXPECTED = {
+    # group 2 alone: mean 0.5, Bessel std sqrt(0.5) -> +-0.5 / 0.707107
+    "grpo": [[0.0, 0.0], [-0.707106, 0.707106]],
+    "dr_grpo": [[0.0, 0.0], [-0.5, 0.5]],  # r - 0.5
+    "rloo": [[0.0, 0.0], [-1.0, 1.0]],  # r - the other one
+    # centred [-0.5, 0.5] with weights [1, 9]: W = 10, mean = (-0.5 + 4.5) / 10 = 0.4,
+    # var = (1 * 0.81 + 9 * 0.01) / 9 = 0.1 -> (-0.9, 0.1) / sqrt(0.1) = -2.846050, 0.316228;
+    # the lone completion is not a whitening sample (it was, as a = 0, before the fix: -0.833)
+    "reinforce_pp_baseline": [[0.0, 0.0], [-2.846050, 0.316228]],
+    # short = the length-1 reply (r 0), long = the length-9 reply (r 1): (0 - 1) / 10, (1 - 0) / 10
+    "canon": [[0.0, 0.0], [-0.1, 0.1]],
+    # no group baseline, the batch is its population: rewards [1, 0, 1], weights [5, 1, 9]:
+    # W = 15, mean = 14/15, var = (5/225 + 196/225 + 9/225) / 14 = 1/15, std = 0.258199
+    # -> lone (1/15)/std = 0.258199; (-14/15)/std = -3.614784; (1/15)/std = 0.258199
+    "reinforce_pp": [[0.258199, 0.0], [-3.614784, 0.258199]],
+}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_lone_completion_next_to_other_groups(name):
+    adv = compute_advantages(name, np.array(LONE_R), lengths=np.array(LONE_N, dtype=float),
+                             max_new_tokens=np.array([10, 10]))
+    np.testing.assert_allclose(adv, LONE_EXPECTED[name], atol=2e-6)
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -53,10 +53,19 @@ def test_unjudgeable_is_null_and_skipped_in_total(write_jsonl, tmp_path):
     [
         (["{bad"], [], r"in\.jsonl:1: invalid JSON"),
         ([group("1", ["a"]), {"prompt": "p"}], [], r"in\.jsonl:2: missing key 'completions'"),
-        ([{"prompt": "p", "completions": [{"text": "a", "num_tokens": "3"}]}], [],
-         r"in\.jsonl:1: key 'completions\[0\]\.num_tokens': expected int"),
-        ([{"prompt": "p", "completions": [{"text": "a", "num_tokens": 3, "finish_reason": "eos"}]}],
+        ([{"prompt": "p", "max_new_tokens": 9, "completions": [{"text": "a", "num_tokens": "3"}]}],
+         [], r"in\.jsonl:1: key 'completions\[0\]\.num_tokens': expected int"),
+        ([{"prompt": "p", "max_new_tokens": 9,
+           "completions": [{"text": "a", "num_tokens": 3, "finish_reason": "eos"}]}],
          [], r"finish_reason': expected one of"),
+        # B14: no budget is an error, not "the longest completion" (which made dapo_overlong
+        # give the longest answer -1)
+        ([{"prompt": "p", "completions": [{"text": "a", "num_tokens": 10},
+                                          {"text": "b", "num_tokens": 60}]}],
+         ["--reward", "dapo_overlong:buffer=20"], r"in\.jsonl:1: missing key 'max_new_tokens'"),
+        # B14: a reply that reached the budget without a finish_reason may have ended with EOS
+        ([{"prompt": "p", "max_new_tokens": 60, "completions": [{"text": "a", "num_tokens": 60}]}],
+         [], r"in\.jsonl:1: key 'completions\[0\]\.finish_reason': required when num_tokens"),
         ([group("1", ["a"], step=1), group("1", ["a"], step=0)], [], r"in\.jsonl:2: key 'step'"),
         ([group("1", ["a"])], ["--reward", "lenght"], "unknown reward 'lenght'; known: accuracy"),
         ([group("1", ["a"])], ["--reward", "format:tags=1"], "its parameters are: think_tags"),
@@ -167,3 +176,38 @@ def test_hapo_history_across_steps_and_split_runs(write_jsonl, tmp_path):
     assert score([*base, "--input", str(_hapo_file(write_jsonl, [2], "c.jsonl")),
                   "--output", str(part2)]) == 0
     assert _hapo_scores(part2) == [[0.0, 0.0]]
+
+
+def test_finish_reason_defaults_to_stop_under_the_budget(write_jsonl, tmp_path):
+    # 59 < 60 tokens: it stopped on its own, so `truncation` gives 0; 60 with "length": -1
+    src = write_jsonl([{"prompt": "p", "answer": "1", "max_new_tokens": 60, "completions": [
+        {"text": "a", "num_tokens": 59}, {"text": "b", "num_tokens": 60, "finish_reason": "length"}]}])
+    out = tmp_path / "o.jsonl"
+    assert score(["--task", "math", "--reward", "truncation", "--input", str(src),
+                  "--output", str(out)]) == 0
+    assert [c["reward"] for c in json.loads(out.read_text())["completions"]] == [0.0, -1.0]
+
+
+def test_canon_advantage_uses_each_groups_budget(write_jsonl, tmp_path):
+    # B15: two groups with budgets 100 and 1000, accuracy [1, 0] with the short reply correct.
+    # CANON (mix 1): short r - m_long = 1 - 0 = 1, long r - m_short = 0 - 1 = -1, divided by the
+    # group's own budget: +-0.01 and +-0.001 (it was +-0.001 for both: the step's largest budget)
+    src = write_jsonl([
+        group("1", ["\\boxed{1}", "\\boxed{2}"], lengths=[10, 20], max_new_tokens=100),
+        group("1", ["\\boxed{1}", "\\boxed{2}"], lengths=[10, 20], max_new_tokens=1000),
+    ])
+    out = tmp_path / "o.jsonl"
+    assert score(["--task", "math", "--reward", "accuracy", "--advantage", "canon",
+                  "--input", str(src), "--output", str(out)]) == 0
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    got = [[c["advantage"] for c in line["completions"]] for line in lines]
+    assert [x for row in got for x in row] == pytest.approx([0.01, -0.01, 0.001, -0.001], abs=1e-12)
+
+
+def test_help_shows_the_example_and_where_names_come_from(capsys):
+    # U6: a `\` at a line end in a non-raw docstring joined the example's two lines
+    with pytest.raises(SystemExit):
+        main(["score", "--help"])
+    out = capsys.readouterr().out
+    assert "kimi_length:weight=0.4 \\\n" in out
+    assert "rewardkit rewards list" in out and '"max_new_tokens"' in out

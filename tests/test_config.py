@@ -47,3 +47,33 @@ def test_errors_name_file_line_and_key(tmp_path, text, overrides, message):
 def test_missing_file(tmp_path):
     with pytest.raises(UserError, match="no such config file"):
         load_config(tmp_path / "nope.yaml")
+
+
+def test_set_reaches_one_list_element(tmp_path):
+    # U5: `--set rewards[0].weight=0.2` used to fail with "unknown key"
+    path = write(tmp_path, "model: m\nrewards:\n  - {name: accuracy}\n  - {name: format}\n")
+    cfg = load_config(path, ["rewards[1].weight=0.2", "rewards[1].params.think_tags=false"])
+    assert [(r.name, r.weight, r.params) for r in cfg.rewards] == [
+        ("accuracy", 1.0, {}), ("format", 0.2, {"think_tags": False})]
+    # no rewards in the file: the default list ([accuracy]) is the one indexed
+    cfg = load_config(write(tmp_path, "model: m\n"), ["rewards[0].weight=0.5"])
+    assert [(r.name, r.weight) for r in cfg.rewards] == [("accuracy", 0.5)]
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("rewards[2].weight=1", r"rewards has 2 entries \(indices 0\.\.1\)"),
+        ("optim[0].lr=1", "'optim' is not a list"),
+        ("rewards[0].wieght=1", r"rewards\[0\]\.wieght: unknown key"),
+    ],
+)
+def test_set_list_element_errors(tmp_path, override, message):
+    path = write(tmp_path, "model: m\nrewards:\n  - {name: accuracy}\n  - {name: format}\n")
+    with pytest.raises(UserError, match=message):
+        load_config(path, [override])
+
+
+def test_default_checkpoints_are_periodic():
+    # U9: the default used to be 0 (only after the last step): a crash at step 199 of 200 lost all
+    assert TrainConfig().checkpoint.every == 50

@@ -2,6 +2,8 @@
 
 import math
 import pickle
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -51,6 +53,19 @@ def test_registry_register_get_and_errors():
     assert reg.get("math.sqrt") is math.sqrt  # dotted path: user code
     with pytest.raises(UnknownName, match="cannot import"):
         reg.get("no_such_module_xyz.fn")
+
+
+def test_plain_import_rewardkit_has_the_builtins_and_no_torch():
+    # U2: `import rewardkit` used to leave every registry empty ("known: " and nothing after)
+    code = (
+        "import sys; sys.modules['torch'] = None\n"
+        "import rewardkit\n"
+        "assert rewardkit.REWARDS.get('accuracy').__name__ == 'accuracy', 'reward'\n"
+        "assert 'math' in rewardkit.TASKS and 'grpo' in rewardkit.ADVANTAGES.names()\n"
+        "assert 'format' in rewardkit.REWARDS.names()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
 
 
 def test_parse_spec():

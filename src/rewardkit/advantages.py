@@ -10,8 +10,17 @@ accept and ignore them. Conventions shared by all of them:
 
 - A NaN reward (unscorable completion, or padding of a short group) is left out of every statistic
   and gets advantage 0.
-- A group with fewer than two scored completions has no baseline and gets 0 everywhere. (verl
-  keeps the raw reward of a lone completion; we do not, so one lonely sample cannot dominate.)
+- One rule for lone completions: a completion whose baseline population holds no other scored
+  completion gets advantage 0 and is left out of every batch statistic. The baseline population
+  is the group for every group-relative estimator (`grpo`, `dr_grpo`, `rloo`,
+  `reinforce_pp_baseline`, `canon`): a group with fewer than two scored completions gets 0
+  everywhere, even when other groups of the batch are scored. `reinforce_pp` has no group
+  baseline, only the batch mean, so for it a completion is lone only when it is the single
+  scored completion of the whole batch. verl's `reinforce_plus_plus_baseline` instead keeps a
+  lone completion's raw reward (group mean 0 for a group of one) and whitens it with the centred
+  values of the other groups, so a lone 0/1 reward lands far outside their range; a lone
+  completion usually means the rest of its group could not be judged, and we do not let it
+  dominate the step.
 - `lengths` are completion lengths in tokens; they weight the batch whitening of the REINFORCE++
   estimators (each token carries its sequence's value, as in verl) and split CANON's groups.
 
@@ -177,7 +186,8 @@ def reinforce_pp(
     A KL penalty folded into token rewards (verl's variant) is not modelled here.
 
     Not group-relative: a group whose rewards are all equal still gets a nonzero advantage when the
-    batch mean differs. NaN rewards are left out and get 0. `max_new_tokens` is ignored.
+    batch mean differs, and a completion alone in its group is whitened like any other (its
+    baseline is the batch). NaN rewards are left out and get 0. `max_new_tokens` is ignored.
 
     >>> import numpy as np
     >>> reinforce_pp(np.array([[1.0, 0.0]]), lengths=np.array([[1, 3]])).round(4)
@@ -204,8 +214,9 @@ def reinforce_pp_baseline(
 
     As in verl, the whitening re-centres: with unequal lengths the token-weighted mean of the
     group-centred values is not 0, so a group of equal rewards gets −mean/std, not 0 (with
-    `lengths=None` the mean is exactly 0 and such a group gets 0). Groups of one count as a = 0.
-    NaN rewards are left out and get 0. `max_new_tokens` is ignored.
+    `lengths=None` the mean is exactly 0 and such a group gets 0). A group with fewer than two
+    scored completions gets 0 and is left out of the whitening (verl keeps its raw reward; see
+    the module docstring). NaN rewards are left out and get 0. `max_new_tokens` is ignored.
 
     >>> import numpy as np
     >>> reinforce_pp_baseline(np.array([[1.0, 0.0], [0.0, 1.0]])).round(4)
@@ -216,8 +227,8 @@ def reinforce_pp_baseline(
     n = _as_lengths(lengths, r.shape, "reinforce_pp_baseline")
     valid = ~np.isnan(r)
     mean, count = _group_mean(r, valid)
-    centred = np.where(count >= 2, r - mean, 0.0)
-    return _whiten(centred, np.ones_like(r) if n is None else n, valid)
+    has_baseline = valid & (count >= 2)  # (P, G): lone completions leave the statistics
+    return _whiten(r - mean, np.ones_like(r) if n is None else n, has_baseline)
 
 
 @ADVANTAGES.register("canon")

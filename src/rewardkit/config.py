@@ -1,6 +1,7 @@
 """Run configuration: dataclasses, YAML files, dotted `--set` overrides, validated at load time.
 
     cfg = load_config("configs/grpo.yaml", ["sampling.group_size=4", "optim.lr=1e-5"])
+    cfg = load_config("configs/grpo.yaml", ["rewards[1].weight=0.2"])  # one list element
 
 Unknown keys and wrong types are errors naming the file, line and key, raised before anything
 runs. The attribute docstrings are the documentation of each key. At most two levels of nesting.
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -100,8 +102,8 @@ class FiltersConfig:
 
 @dataclass
 class CheckpointConfig:
-    every: int = 0
-    """save every N steps (0 = only at the end)"""
+    every: int = 50
+    """save every N steps, and always after the last step (0 = only after the last step)"""
     keep: int = 2
     """keep the newest K complete checkpoints"""
 
@@ -163,7 +165,7 @@ def load_config(path: str | Path | None, overrides: list[str] = (), cls: type = 
         if not isinstance(data, dict):
             raise UserError("a config file must be a mapping of keys", where=where)
     for item in overrides:
-        _apply_override(data, item)
+        _apply_override(data, item, defaults=to_dict(cls()))
         lines.pop(item.partition("=")[0].strip(), None)
     cfg = from_dict(cls, data, where=where, lines=lines)
     if isinstance(cfg, TrainConfig):
@@ -175,14 +177,30 @@ def load_config(path: str | Path | None, overrides: list[str] = (), cls: type = 
     return cfg
 
 
-def _apply_override(data: dict, item: str) -> None:
+_INDEXED = re.compile(r"^(\w+)\[(\d+)\]$")  # rewards[0]
+
+
+def _apply_override(data: dict, item: str, defaults: dict | None = None) -> None:
+    """Set one dotted key; a part written `name[i]` selects element i of a list (the file's
+    list, or the default one when the file has none), e.g. `rewards[0].weight=0.2`."""
     key, eq, raw = item.partition("=")
     if not eq or not key.strip():
         raise UserError(f"bad --set {item!r}: expected key=value (e.g. optim.lr=1e-5)")
     *parents, leaf = key.strip().split(".")
-    node = data
+    node, default = data, defaults or {}
     for part in parents:
-        node = node.setdefault(part, {})
+        indexed = _INDEXED.match(part)
+        name, index = (indexed.group(1), int(indexed.group(2))) if indexed else (part, None)
+        if name not in node and isinstance(default.get(name), (dict, list)):
+            node[name] = json.loads(json.dumps(default[name]))  # a copy of the default
+        node, default = node.setdefault(name, {}), default.get(name) or {}
+        if index is not None:
+            if not isinstance(node, list):
+                raise UserError(f"bad --set {item!r}: {name!r} is not a list")
+            if index >= len(node):
+                raise UserError(f"bad --set {item!r}: {name} has {len(node)} entries "
+                                f"(indices 0..{len(node) - 1})")
+            node, default = node[index], {}
         if not isinstance(node, dict):
             raise UserError(f"bad --set {item!r}: {part!r} is not a section")
     node[leaf] = _parse_value(raw.strip())

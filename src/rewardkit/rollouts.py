@@ -3,8 +3,12 @@
     {"id": "q1", "prompt": "...", "answer": "42", "max_new_tokens": 4096, "step": 0, "meta": {},
      "completions": [{"text": "...", "num_tokens": 812, "finish_reason": "stop"}, ...]}
 
-`id`, `step`, `meta`, `answer` and a completion's `finish_reason` are optional. Every mistake is a
-UserError naming the file, line and key.
+`id`, `step` (0-based, default 0), `meta` and `answer` are optional; `max_new_tokens` (the
+sampling budget) is required, since length rewards measure against it. A completion's
+`finish_reason` ("stop" or "length") may be left out only when `num_tokens < max_new_tokens`
+(then it is "stop"): a reply that reached the budget may have ended with EOS on its last allowed
+token or been cut off, and only the sampler knows which. Every mistake is a UserError naming the
+file, line and key.
 """
 
 from __future__ import annotations
@@ -65,7 +69,9 @@ def parse_record(raw: Any, *, where: str, index: int, task: str = "") -> Record:
     items = need(raw, "completions", list)
     if not items:
         raise UserError("key 'completions': empty list", where=where)
-    max_new = check(raw, "max_new_tokens", int) if "max_new_tokens" in raw else None
+    max_new = need(raw, "max_new_tokens", int)
+    if max_new < 1:
+        raise UserError(f"key 'max_new_tokens': must be >= 1, got {max_new}", where=where)
     completions = []
     for i, item in enumerate(items):
         prefix = f"completions[{i}]."
@@ -77,13 +83,15 @@ def parse_record(raw: Any, *, where: str, index: int, task: str = "") -> Record:
             raise UserError(f"key '{prefix}num_tokens': must be >= 0", where=where)
         finish = check(item, "finish_reason", str, prefix) if "finish_reason" in item else None
         if finish is None:
-            finish = "length" if max_new is not None and num_tokens >= max_new else "stop"
+            if num_tokens >= max_new:  # EOS on the last allowed token, or cut off: unknowable
+                raise UserError(f"key '{prefix}finish_reason': required when num_tokens "
+                                f"({num_tokens}) reaches max_new_tokens ({max_new}); give "
+                                "\"stop\" (ended with EOS) or \"length\" (cut off)", where=where)
+            finish = "stop"
         if finish not in FINISH_REASONS:
             raise UserError(f"key '{prefix}finish_reason': expected one of {FINISH_REASONS}, "
                             f"got {finish!r}", where=where)
         completions.append(Completion(text=text, num_tokens=num_tokens, finish_reason=finish))
-    if max_new is None:  # no budget given: the longest completion is the best lower bound
-        max_new = max(c.num_tokens for c in completions)
     answer = raw.get("answer")
     meta = check(raw, "meta", dict) if "meta" in raw else {}
     problem = Problem(

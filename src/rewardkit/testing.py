@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from rewardkit.tasks.base import Task
 from rewardkit.types import Completion, Group, Problem
 
 
@@ -22,14 +23,19 @@ def make_group(
     logprobs: Sequence[Sequence[float]] | None = None,
     unconditional_logprobs: Sequence[Sequence[float]] | None = None,
     entropies: Sequence[Sequence[float]] | None = None,
+    answers: Sequence[str | None] | None = None,
 ) -> Group:
     """A verified group with the given lengths and verdicts (texts default to "x" * length).
 
-    Completions at or over `max_new_tokens` default to finish_reason "length".
+    Completions at or over `max_new_tokens` default to finish_reason "length". With `correct`
+    given, the group is verified and `answers` defaults to what the base task extracts: the last
+    \\boxed{} after </think> (None when there is none). Without `correct` it is unverified.
 
     >>> g = make_group(lengths=[10, 20], correct=[True, None])
-    >>> g.lengths, g.correct, g.status
-    ([10, 20], (True, None), ('ok', 'error'))
+    >>> g.lengths, g.correct, g.status, g.answers
+    ([10, 20], (True, None), ('ok', 'error'), (None, None))
+    >>> make_group(texts=["<think>\\\\boxed{1}</think> \\\\boxed{2}"], correct=[True]).answers
+    ('2',)
     """
     if texts is not None and not lengths:
         lengths = [len(t.split()) for t in texts]
@@ -57,4 +63,6 @@ def make_group(
     if correct is None:
         return group
     status = ["ok" if c is not None else "error" for c in correct]
-    return group.with_verdicts(correct, status)
+    if answers is None:
+        answers = [Task().extract_answer(t) for t in texts]
+    return group.with_verdicts(correct, status, answers)

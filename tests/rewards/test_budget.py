@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from rewardkit.errors import UserError
 from rewardkit.registry import REWARDS
 from rewardkit.rewards.base import RewardContext
 from rewardkit.testing import make_group
@@ -107,12 +108,12 @@ def test_table(name, lengths, correct, finish, budget, meta, params, expected):
 @pytest.mark.parametrize("meta", [{}, {"target_tokens": "100"}, {"target_tokens": True}])
 def test_l1_needs_a_numeric_target(name, meta):
     g = make_group(lengths=[10], correct=[T], meta=meta)
-    with pytest.raises(ValueError, match="target_tokens"):
+    with pytest.raises(UserError, match="target_tokens"):
         REWARDS.get(name)(g)
 
 
 def test_dapo_overlong_rejects_zero_buffer():
-    with pytest.raises(ValueError, match="buffer"):
+    with pytest.raises(UserError, match="buffer"):
         REWARDS.get("dapo_overlong")(make_group(lengths=[1], correct=[T]), buffer=0)
 
 
@@ -161,5 +162,5 @@ def test_budget_curriculum_linear_and_no_ctx():
     ],
 )
 def test_budget_curriculum_rejects_bad_schedules(params, match):
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(UserError, match=match):
         REWARDS.get("budget_curriculum")(make_group(lengths=[1], correct=[T]), **params)

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from rewardkit.errors import UserError
 from rewardkit.registry import REWARDS
 from rewardkit.rewards.base import RewardContext
 from rewardkit.rewards.hapo import update_hapo
@@ -77,7 +78,7 @@ def test_no_history_gives_zero(mode):
 
 
 def test_unknown_mode():
-    with pytest.raises(ValueError, match="mode"):
+    with pytest.raises(UserError, match="mode"):
         hapo([1], [T], mode="mean")
 
 

@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 
+from rewardkit.errors import UserError
 from rewardkit.registry import REWARDS
 from rewardkit.rewards.base import RewardContext
 from rewardkit.rewards.laser import (
@@ -123,8 +124,9 @@ def test_update_buffers_then_estimates_every_update_every_steps():
     assert s3["targets"] == s2["targets"] and s3["buffer"]["high"] == [10, 20, 30]
     s4 = update_laser_d(s3, [_g("f", [100, 100, 100], [T, T, T])], step=3, **GRID)
     # high lengths 10, 20, 30, 100, 100, 100, n = 2: need 3 covered -> l=100 covers all -> 100
-    # medium and low saw no rollouts: they keep 1000 and 700
-    assert s4["targets"] == {"high": 100, "medium": 1000, "low": 700}
+    # medium and low saw no rollouts in this window: the budget 1000, no length pressure, as in
+    # LASER's _choose_target_length (coverage 0 at every grid length -> the fallback length)
+    assert s4["targets"] == {"high": 100, "medium": 1000, "low": 1000}
     # plain JSON: a round trip changes nothing
     assert json.loads(json.dumps(s4)) == s4
 
@@ -137,7 +139,7 @@ def test_update_laser_de_matches_laser_d():
 
 
 def test_update_rejects_zero_grid_step():
-    with pytest.raises(ValueError, match="grid_step"):
+    with pytest.raises(UserError, match="grid_step"):
         update_laser_d({}, [], step=0, update_every=2, grid_start=100, grid_step=0)
 
 
@@ -174,21 +176,46 @@ def test_laser_d_before_the_first_estimate_uses_grid_start():
 
 def test_laser_de_all_branches():
     ctx = RewardContext(state={"targets": {"low": 3, "medium": 3}})
+    box = "\\boxed{7}"  # a wrong but well-formed answer (gold is 42)
     texts = [
-        "a b",  # wrong, L=2 <= T=3 -> 0
-        "a b c d e f",  # wrong, L=6 > 3, bigrams all distinct -> explore bonus 0.5
-        "a a a a a a",  # wrong, L=6 > 3, bigrams: 5 x (a a) -> 1 - 1/5 = 0.8 > 0.5 -> loop, 0
-        "x y",  # correct, L=2 <= 3 -> 0.5
-        "a b c d",  # correct, L=4 > 3 -> 0
+        f"a {box}",  # wrong, L=2 <= T=3 -> 0
+        f"a b c d e {box}",  # wrong, L=6 > 3, answer, bigrams all distinct -> explore bonus 0.5
+        f"a a a a a {box}",  # wrong, L=6 > 3, bigrams 4 x (a a) + (a box): 1 - 2/5 = 0.6 > 0.5
+        "x \\boxed{42}",  # correct, L=2 <= 3 -> 0.5
+        "a b c \\boxed{42}",  # correct, L=4 > 3 -> 0
         "q",  # None -> NaN
+        "a b c d e f",  # wrong, L=6 > 3, not a loop, but no answer: upstream's -1 branch -> 0
+        f"a b c d e {box}",  # wrong, L=6 > 3, answer, but cut off at the budget -> 0
     ]
-    # accuracy over judged: 2/5 -> medium, T = 3
-    g = make_group(texts=texts, correct=[F, F, F, T, T, N])
+    # accuracy over judged: 2/7 -> low, T = 3
+    reasons = ["stop"] * 7 + ["length"]
+    g = make_group(texts=texts, correct=[F, F, F, T, T, N, F, F], finish_reasons=reasons)
     got = REWARDS.get("laser_de")(g, grid_start=2, grid_step=1, ngram=2, ctx=ctx)
-    np.testing.assert_equal(got, [0.0, 0.5, 0.0, 0.5, 0.0, nan])
-    # a looser loop threshold: 0.8 is not > 0.9, so the looping answer also gets the bonus
+    np.testing.assert_equal(got, [0.0, 0.5, 0.0, 0.5, 0.0, nan, 0.0, 0.0])
+    # a looser loop threshold: 0.6 is not > 0.9, so the looping answer also gets the bonus
     got = REWARDS.get("laser_de")(g, grid_start=2, grid_step=1, ngram=2, max_repeat=0.9, ctx=ctx)
-    np.testing.assert_equal(got, [0.0, 0.5, 0.5, 0.5, 0.0, nan])
-    # nothing judged: NaN
+    np.testing.assert_equal(got, [0.0, 0.5, 0.5, 0.5, 0.0, nan, 0.0, 0.0])
+
+
+def test_laser_de_no_bonus_for_a_truncated_answerless_reply():
+    # the review's repro (B4): a truncated reply, a short correct one, a short wrong one
+    g = make_group(
+        texts=["a b c d e f", "\\boxed{42}", "\\boxed{7}"],
+        correct=[F, T, F],
+        finish_reasons=["length", "stop", "stop"],
+    )
+    ctx = RewardContext(state={"targets": {"medium": 3}})  # acc 1/3 -> medium, T = 3
+    got = REWARDS.get("laser_de")(g, grid_start=2, grid_step=1, ngram=2, ctx=ctx)
+    assert got == [0.0, 0.5, 0.0]  # was [0.5, 0.5, 0.0]
+
+
+def test_laser_de_needs_a_verified_group():
+    g = make_group(texts=["a b"])  # unverified: no answers to judge well-formedness by
+    with pytest.raises(ValueError, match="verif"):
+        REWARDS.get("laser_de")(g)
+
+
+def test_laser_de_nothing_judged_is_nan():
+    ctx = RewardContext(state={"targets": {"low": 3}})
     g = make_group(texts=["a", "b"], correct=[N, N])
     assert all(math.isnan(x) for x in REWARDS.get("laser_de")(g, ctx=ctx))

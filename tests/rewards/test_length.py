@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from rewardkit.errors import UserError
 from rewardkit.registry import REWARDS
 from rewardkit.rewards.base import RewardContext
 from rewardkit.testing import make_group
@@ -123,7 +124,7 @@ def test_grpo_lambda_without_batch_ranks_the_group_alone():
 
 
 def test_grpo_lambda_rejects_bad_fraction():
-    with pytest.raises(ValueError, match="top_fraction"):
+    with pytest.raises(UserError, match="top_fraction"):
         REWARDS.get("grpo_lambda")(_group("a", [1], [T]), top_fraction=1.5)
 
 

@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from rewardkit.errors import UserError
 from rewardkit.registry import REWARDS
 from rewardkit.rewards.logprob import self_aligned, thinking_tokens
 from rewardkit.testing import make_group
@@ -43,10 +44,10 @@ def test_sar_scales_by_alpha_and_ignores_verdicts():
 
 def test_sar_needs_both_logprob_fields():
     g = make_group(lengths=[1], correct=[T], logprobs=[[-1.0]])
-    with pytest.raises(ValueError, match="unconditional_logprobs"):
+    with pytest.raises(UserError, match="unconditional_logprobs"):
         REWARDS.get("sar")(g, alpha=1.0)
     g = make_group(lengths=[1], correct=[T])
-    with pytest.raises(ValueError, match="Completion.logprobs"):
+    with pytest.raises(UserError, match="Completion.logprobs"):
         REWARDS.get("sar")(g, alpha=1.0)
     g = make_group(
         lengths=[2], correct=[T], logprobs=[[-1.0, -1.0]], unconditional_logprobs=[[-1.0]]
@@ -91,5 +92,5 @@ def test_pear_phases():
 def test_pear_empty_entropies_and_missing_field():
     g = make_group(texts=["<think></think>"], correct=[T], entropies=[[]])
     assert REWARDS.get("pear")(g, alpha=1.0) == [0.0]
-    with pytest.raises(ValueError, match="entropies"):
+    with pytest.raises(UserError, match="entropies"):
         REWARDS.get("pear")(make_group(lengths=[3], correct=[T]), alpha=1.0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from rewardkit.errors import UserError
 from rewardkit.registry import REWARDS
 from rewardkit.rewards.repetition import completion_tokens, repeated_ngram_fraction
 from rewardkit.testing import make_group
@@ -33,7 +34,7 @@ def test_repeated_ngram_fraction(tokens, n, expected):
 
 
 def test_repeated_ngram_fraction_rejects_n_below_one():
-    with pytest.raises(ValueError, match="ngram"):
+    with pytest.raises(UserError, match="ngram"):
         repeated_ngram_fraction(["a"], 0)
 
 

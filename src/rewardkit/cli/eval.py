@@ -57,7 +57,7 @@ def load_sampler(model: str, *, device: str, dtype: str):
 def run(args: argparse.Namespace) -> int:
     from rewardkit.eval import evaluate, write_eval
     from rewardkit.eval.data import load_eval_data
-    from rewardkit.rewards.combine import parse_spec
+    from rewardkit.rewards.combine import RewardScorer, parse_spec
 
     for flag, value in (("--n", args.n), ("--max-new-tokens", args.max_new_tokens),
                         ("--limit", args.limit or 1), ("--batch-size", args.batch_size or 1)):
@@ -68,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
                                            prompt_key=args.prompt_key,
                                            answer_key=args.answer_key, seed=args.seed)
     rewards = [parse_spec(s) for s in args.reward] or None
+    if rewards:
+        RewardScorer(rewards)  # checks each reward's parameters now, before the model loads
     sampler = load_sampler(args.model, device=args.device, dtype=args.dtype)
     samples, summary = evaluate(
         sampler, task, problems, n=args.n, max_new_tokens=args.max_new_tokens,

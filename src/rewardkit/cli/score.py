@@ -1,7 +1,18 @@
-"""`rewardkit score`: score a file of saved rollouts with any rewards, as training would.
+r"""`rewardkit score`: score a file of saved rollouts with any rewards, as training would.
 
     rewardkit score --task math --reward accuracy --reward kimi_length:weight=0.4 \
         --advantage grpo --input rollouts.jsonl --output scored.jsonl
+
+Reward names: `rewardkit rewards list` (and `rewardkit rewards show NAME` for the formula,
+paper, parameters and defaults), or a dotted path to your own function (my_pkg.rewards.brevity).
+
+Input: JSONL, one group per line (README, "Scoring saved rollouts"):
+
+    {"id": "q1", "prompt": "...", "answer": "42", "max_new_tokens": 4096, "step": 0,
+     "completions": [{"text": "...", "num_tokens": 812, "finish_reason": "stop"}, ...]}
+
+`max_new_tokens` is required; `id`, `answer`, `meta` and `step` (0-based) are optional;
+`finish_reason` ("stop" | "length") may be left out only below the budget.
 
 Lines with the same `step` form one batch (GRPO-λ ranks a batch; stateful rewards such as HAPO
 update after each batch), so a multi-step file replays training's reward semantics exactly.
@@ -109,8 +120,8 @@ def _advantage(text: str):
         for p, (g, t) in enumerate(zip(groups, totals)):
             rewards[p, : len(g)] = t
             lengths[p, : len(g)] = g.lengths
-        budget = max(g.max_new_tokens for g in groups)
-        adv = compute_advantages(spec.name, rewards, lengths=lengths, max_new_tokens=budget,
+        budgets = np.array([g.max_new_tokens for g in groups])  # (P,): CANON divides per group
+        adv = compute_advantages(spec.name, rewards, lengths=lengths, max_new_tokens=budgets,
                                  params=spec.params)
         return [adv[p, : len(g)] for p, g in enumerate(groups)]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from rewardkit.errors import UserError
 from rewardkit.types import Group
 
 
@@ -12,6 +13,20 @@ def verdicts(group: Group, reward: str) -> tuple[bool | None, ...]:
     if not group.verified:
         raise ValueError(f"reward {reward!r}: group {group.problem.id!r} has not been verified")
     return group.correct
+
+
+def extracted_answers(group: Group, reward: str) -> tuple[str | None, ...]:
+    """The task's extracted answer per completion (`Group.answers`, filled by `Task.verify`).
+
+    An unverified group, or one whose task did not record answers, is an error: only the task
+    knows its answer format, so guessing one here would silently score replies as answerless.
+    """
+    if not group.verified or len(group.answers) != len(group):
+        raise ValueError(
+            f"reward {reward!r}: group {group.problem.id!r} has no extracted answers "
+            "(verify it with its task first: Task.verify fills Group.answers)"
+        )
+    return group.answers
 
 
 def judged_accuracy(correct: tuple[bool | None, ...]) -> float:
@@ -25,7 +40,8 @@ def judged_accuracy(correct: tuple[bool | None, ...]) -> float:
 
 
 def require_positive(reward: str, **values: float) -> None:
-    """Fail at the first call with a named parameter, not with a ZeroDivisionError later."""
+    """Fail at the first call with a named parameter (a UserError: the user's config value), not
+    with a ZeroDivisionError later."""
     for name, value in values.items():
-        if not value > 0:
-            raise ValueError(f"reward {reward!r}: {name} must be > 0, got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            raise UserError(f"reward {reward!r}: {name} must be > 0, got {value!r}")

@@ -8,7 +8,13 @@ read their state from `ctx.state` and declare how it evolves with `@stateful(upd
 
 `update` runs once after each step's batch has been scored, so a reward never sees state built
 from its own step's rollouts; it returns a new dict of plain JSON data (saved in checkpoints and
-by `rewardkit score --state`), never mutating the old one.
+by `rewardkit score --save-state`), never mutating the old one.
+
+Steps are 0-based everywhere a reward sees them (`ctx.step` and `update(..., step=)`): the number
+of steps completed before this one. Training step 1 (as logged and checkpointed) is reward step 0;
+`rewardkit score` passes each line's `step` as it is, so a file written with 0-based steps
+replays training exactly. LASER-D's first re-estimate and `budget_curriculum`'s first shrink
+therefore come after the same number of steps in both.
 """
 
 from __future__ import annotations
@@ -22,8 +28,8 @@ from rewardkit.types import Group
 
 @dataclass(frozen=True)
 class RewardContext:
-    step: int = 0
-    batch: tuple[Group, ...] = ()  # every group scored in this step (GRPO-λ ranks them)
+    step: int = 0  # 0-based: steps completed before this one (module docstring)
+    batch: tuple[Group, ...] = ()  # the groups scored in this call (GRPO-λ ranks them)
     state: Mapping[str, Any] = field(default_factory=dict)  # this reward's own state, read-only
 
 

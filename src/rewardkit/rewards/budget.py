@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 
+from rewardkit.errors import UserError
 from rewardkit.registry import REWARDS
 from rewardkit.rewards._common import require_positive, verdicts
 from rewardkit.rewards.base import RewardContext
@@ -111,7 +112,7 @@ def cosine_length(
 def _target_tokens(group: Group, reward: str) -> float:
     target = group.problem.meta.get("target_tokens")
     if isinstance(target, bool) or not isinstance(target, (int, float)):
-        raise ValueError(
+        raise UserError(
             f"reward {reward!r}: problem {group.problem.id!r} needs a numeric "
             f"meta['target_tokens'] (the length asked for in the prompt), got {target!r}"
         )
@@ -192,7 +193,7 @@ def curriculum_budget(
         return float(max(end, start * decay**k))
     if schedule == "linear":
         return float(max(end, start - decay * k))
-    raise ValueError(
+    raise UserError(
         f"reward 'budget_curriculum': schedule must be exponential or linear, got {schedule!r}"
     )
 
@@ -210,8 +211,10 @@ def budget_curriculum(
 ) -> list[float]:
     """Length term against a token budget B(t) that tightens over training (*unverified* shape).
 
-    B(t) from `curriculum_budget` with t = `ctx.step` (0 without ctx). A correct completion gets
-    1 if L ≤ B(t), then linearly less, reaching 0 at L = 2·B(t): r = clip(2 − L/B(t), 0, 1).
+    B(t) from `curriculum_budget` with t = `ctx.step` (0-based: steps completed before this
+    one, so the first shrink comes after `every` steps in training and `score`; 0 without ctx).
+    A correct completion gets 1 if L ≤ B(t), then linearly less, reaching 0 at L = 2·B(t):
+    r = clip(2 − L/B(t), 0, 1).
     Wrong: 0. Verdict None: NaN. Add it to `accuracy` (and `format`) with the paper's weights.
 
     Readings (PAPERS.md 3A.10: only the schedule is known, from a secondary summary): the length
@@ -232,13 +235,13 @@ def budget_curriculum(
     """
     require_positive("budget_curriculum", start=start, end=end, every=every)
     if end > start:
-        raise ValueError(f"reward 'budget_curriculum': end ({end}) must be <= start ({start})")
+        raise UserError(f"reward 'budget_curriculum': end ({end}) must be <= start ({start})")
     if schedule == "exponential" and not 0 < decay <= 1:
-        raise ValueError(
+        raise UserError(
             f"reward 'budget_curriculum': exponential decay must be in (0, 1], got {decay}"
         )
     if schedule == "linear" and decay < 0:
-        raise ValueError(f"reward 'budget_curriculum': linear decay must be >= 0, got {decay}")
+        raise UserError(f"reward 'budget_curriculum': linear decay must be >= 0, got {decay}")
     correct = verdicts(group, "budget_curriculum")
     step = ctx.step if ctx is not None else 0
     budget = curriculum_budget(

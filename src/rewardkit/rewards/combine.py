@@ -61,23 +61,72 @@ def _json_scalar(raw: str) -> Any:
 
 
 def bind_reward(spec: RewardSpec) -> Callable[..., list[float]]:
-    """Look the reward up and check its parameters now, not at the first scored group."""
+    """Look the reward up and check it now, not at the first scored group: its parameter names
+    (bound with `ctx=None`, as the scorer calls it), then its values, by running it (and its
+    state update) once on a small synthetic group. A reward reports a bad value by raising
+    `UserError`; any other exception on the synthetic group is left for real data to show,
+    since a user's reward may need fields the synthetic group lacks."""
     try:
         fn = REWARDS.get(spec.name)
     except UnknownName as e:
         raise UserError(str(e)) from None
+    _check_signature(spec, fn)
+    _try_on_synthetic_group(spec, fn)
+    return fn
+
+
+def _check_signature(spec: RewardSpec, fn: Callable) -> None:
+    params = inspect.signature(fn).parameters
+    if "ctx" not in params and not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        raise UserError(f"reward {spec.name!r}: add a keyword parameter ctx=None (the scorer "
+                        "passes the step, batch and state as ctx)")
     try:
-        inspect.signature(fn).bind(None, **spec.params)
+        inspect.signature(fn).bind(None, **spec.params, ctx=None)
     except TypeError as e:
         accepted = [
             p.name
-            for p in list(inspect.signature(fn).parameters.values())[1:]
+            for p in list(params.values())[1:]
             if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name != "ctx"
         ]
         raise UserError(
             f"reward {spec.name!r}: {e}; its parameters are: {', '.join(accepted) or 'none'}"
         ) from None
-    return fn
+
+
+def _try_on_synthetic_group(spec: RewardSpec, fn: Callable) -> None:
+    group = synthetic_group()
+    batch = (group,)
+    try:
+        fn(group, **spec.params, ctx=RewardContext(0, batch, {}))
+        update = getattr(fn, "update_state", None)
+        if update is not None:
+            update({}, batch, step=0, **spec.params)
+    except UserError as e:
+        raise UserError(e.message if spec.name in e.message else
+                        f"reward {spec.name!r}: {e.message}") from None
+    except Exception:  # noqa: BLE001  (not a parameter error: real data decides)
+        return
+
+
+def synthetic_group() -> Group:
+    """A verified group of two replies (correct, wrong) with every optional field set, so each
+    built-in reward can run on it: think blocks and \\boxed answers, a `meta.target_tokens`, a
+    tool-call gold, per-token log-probs and entropies."""
+    from rewardkit.testing import make_group
+
+    call = '{"name": "f", "parameters": {"x": 1}}'
+    return make_group(
+        lengths=[4, 6],
+        correct=[True, False],
+        texts=[f"<think>a</think>\n<tool_call>\n{call}\n</tool_call> \\boxed{{1}}",
+               "<think>b b</think> \\boxed{2}"],
+        max_new_tokens=8,
+        answer=f"[{call}]",
+        meta={"target_tokens": 4},
+        logprobs=[[-0.5] * 4, [-1.0] * 6],
+        unconditional_logprobs=[[-1.0] * 4, [-1.0] * 6],
+        entropies=[[0.5] * 4, [1.0] * 6],
+    )
 
 
 def total_reward(scores: np.ndarray, weights: np.ndarray) -> np.ndarray:

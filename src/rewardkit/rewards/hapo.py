@@ -11,6 +11,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from rewardkit.errors import UserError
 from rewardkit.registry import REWARDS
 from rewardkit.rewards._common import verdicts
 from rewardkit.rewards.base import RewardContext, stateful
@@ -93,7 +94,7 @@ def hapo(
     [1.0, 0.0, -0.7, -0.7, 0.0]
     """
     if mode not in MODES:
-        raise ValueError(f"reward 'hapo': mode must be one of {MODES}, got {mode!r}")
+        raise UserError(f"reward 'hapo': mode must be one of {', '.join(MODES)}, got {mode!r}")
     correct = verdicts(group, "hapo")
     history = ctx.state.get("history", {}) if ctx is not None else {}
     h = history.get(str(group.problem.id))

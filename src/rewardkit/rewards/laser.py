@@ -1,7 +1,7 @@
 """LASER step rewards: a bonus for correct answers within a target length, and its adaptive kin.
 
 `laser` uses one fixed target. `laser_d` keeps a target per difficulty bucket and re-estimates
-it from recent rollouts; `laser_de` also rewards long wrong answers that are not loops
+it from recent rollouts; `laser_de` also rewards long, well-formed wrong answers that are not loops
 (exploration on hard prompts). All return the shaping term (α or 0); add `accuracy` (and
 `format`) next to them. The paper's base score is +1 correct, −0.5 wrong with a box and think
 tags, −1 otherwise; recipes approximate it with `accuracy` and `format` weights.
@@ -19,11 +19,16 @@ https://arxiv.org/abs/2505.15612 (code: https://github.com/hkust-nlp/Laser).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from rewardkit.registry import REWARDS
-from rewardkit.rewards._common import judged_accuracy, require_positive, verdicts
+from rewardkit.rewards._common import (
+    extracted_answers,
+    judged_accuracy,
+    require_positive,
+    verdicts,
+)
 from rewardkit.rewards.base import RewardContext, stateful
 from rewardkit.rewards.repetition import completion_tokens, repeated_ngram_fraction
 from rewardkit.types import Group
@@ -102,10 +107,13 @@ def _update_targets(
         group_size = max(group_size, len(group))
         budget = max(budget, group.max_new_tokens)
     targets = dict(state.get("targets", {}))
-    if (step + 1) % update_every == 0:
+    # `step` counts the steps completed before this one (0-based), so this re-estimates after
+    # every `update_every`-th step: after steps 0..19 for update_every = 20.
+    if (step + 1) % update_every == 0 and budget > 0:
         for b in BUCKETS:
-            if buffer[b]:  # a bucket with no rollouts keeps its previous target
-                targets[b] = choose_target(
+            # A bucket with no rollouts gets the budget (no length pressure), as in LASER's code,
+            # where its coverage is 0 at every grid length.
+            targets[b] = choose_target(
                     buffer[b],
                     expected_correct(b, group_size),
                     grid_start=grid_start,
@@ -151,25 +159,36 @@ def laser(
     ]
 
 
-def update_laser_d(
-    state: Mapping[str, Any],
-    batch: Sequence[Group],
-    *,
-    step: int,
-    alpha: float = 0.5,
-    update_every: int = 20,
-    grid_start: int = 2048,
-    grid_step: int = 1024,
-) -> dict:
-    return _update_targets(
-        state,
-        batch,
-        step=step,
-        update_every=update_every,
-        grid_start=grid_start,
-        grid_step=grid_step,
-        reward="laser_d",
-    )
+def _update_for(reward: str) -> Callable[..., dict]:
+    """The state update of `reward` (laser_d or laser_de): `_update_targets` with the reward's
+    grid parameters; its shaping parameters (alpha, ngram, max_repeat) do not affect targets."""
+
+    def update(
+        state: Mapping[str, Any],
+        batch: Sequence[Group],
+        *,
+        step: int,
+        update_every: int = 20,
+        grid_start: int = 2048,
+        grid_step: int = 1024,
+        **_shaping: Any,
+    ) -> dict:
+        return _update_targets(
+            state,
+            batch,
+            step=step,
+            update_every=update_every,
+            grid_start=grid_start,
+            grid_step=grid_step,
+            reward=reward,
+        )
+
+    update.__name__ = update.__qualname__ = f"update_{reward}"
+    return update
+
+
+update_laser_d = _update_for("laser_d")
+update_laser_de = _update_for("laser_de")
 
 
 @REWARDS.register("laser_d")
@@ -195,8 +214,13 @@ def laser_d(
     ⌊coverage_b(ℓ) · n_b⌋ ≥ 1, where coverage_b(ℓ) is the share of the bucket's buffered
     lengths ≤ ℓ and n_b = ⌊2G/3⌋, ⌊G/3⌋, 1 for high, medium, low ("at least one expected correct
     answer within ℓ"); max_new_tokens if none qualifies. Then the buffer is emptied, so it holds
-    at most `update_every` steps of rollouts. A bucket with no rollouts keeps its target; before
-    the first estimate every bucket uses `grid_start`.
+    at most `update_every` steps of rollouts. A bucket with no rollouts in the window gets
+    max_new_tokens, i.e. no length pressure: LASER's code (`_choose_target_length`) sees coverage
+    0 at every grid length and falls back to the longest response of the batch; we fall back to
+    the budget. Before the first estimate every bucket uses `grid_start` (the code uses its fixed
+    `target_length` until the monitor has run). `ctx.step` is 0-based (steps completed before
+    this one, `rewards/base.py`), so the first re-estimate follows the `update_every`-th step in
+    training and in `rewardkit score` alike.
 
     Readings: the paper estimates targets on a 500-prompt monitor set every 20 steps
     (`monitor_freq`); we use the training rollouts of the last `update_every` steps instead (no
@@ -224,29 +248,6 @@ def laser_d(
     ]
 
 
-def update_laser_de(
-    state: Mapping[str, Any],
-    batch: Sequence[Group],
-    *,
-    step: int,
-    alpha: float = 0.5,
-    update_every: int = 20,
-    grid_start: int = 2048,
-    grid_step: int = 1024,
-    ngram: int = 4,
-    max_repeat: float = 0.5,
-) -> dict:
-    return _update_targets(
-        state,
-        batch,
-        step=step,
-        update_every=update_every,
-        grid_start=grid_start,
-        grid_step=grid_step,
-        reward="laser_de",
-    )
-
-
 @REWARDS.register("laser_de")
 @stateful(update_laser_de)
 def laser_de(
@@ -260,11 +261,20 @@ def laser_de(
     max_repeat: float = 0.5,
     ctx: RewardContext | None = None,
 ) -> list[float]:
-    """LASER-DE: LASER-D plus an exploration bonus for long wrong answers that are not loops.
+    """LASER-DE: LASER-D plus an exploration bonus for long, well-formed wrong answers.
 
-    Targets and buckets as in `laser_d`. Correct and L ≤ T: α. Wrong and L > T and not
-    repetitive: α (the model is rewarded for exploring longer on prompts it cannot solve yet).
-    Otherwise 0; verdict None: NaN.
+    Targets and buckets as in `laser_d`. Correct and L ≤ T: α. Wrong, well-formed, L > T and
+    not repetitive: α (the model is rewarded for exploring longer on prompts it cannot solve
+    yet). Otherwise 0; verdict None: NaN.
+
+    Well-formed follows LASER's released code, not the paper: `compute_length_reward_larse_de`
+    pays the bonus only in its `score == -0.5` branch, i.e. to wrong answers that have a \\boxed
+    answer (and the "**Final Answer**" marker); a reply without one scores −1 and gets nothing.
+    PAPERS.md 3A.2 omitted this condition. We read well-formed as: not cut off at the budget
+    (finish_reason "stop") and the task's extractor found an answer (`group.answers`, filled by
+    `Task.verify`). We do not look for the "**Final Answer**" marker, which is specific to
+    DeepSeek-R1-Distill's replies; a truncated reply never gets the bonus, even when a \\boxed
+    appears in its unfinished reasoning.
 
     Repetitive (our reading): more than `max_repeat` of the completion's `ngram`-grams are repeats
     (1 − distinct/total > max_repeat, over token ids, else words; see `repetition`). The code uses
@@ -278,26 +288,38 @@ def laser_de(
     >>> from rewardkit.testing import make_group
     >>> from rewardkit.rewards.base import RewardContext
     >>> ctx = RewardContext(state={"targets": {"low": 3}})
-    >>> texts = ["a b", "a b c d e f", "a a a a a a", "a b c d e f"]
-    >>> hard = make_group(texts=texts, correct=[False, False, False, True])  # low: T = 3
+    >>> texts = ["\\\\boxed{1}", "a b c d e \\\\boxed{1}", "a a a a a \\\\boxed{1}", "a b c d e f",
+    ...          "a b c d e \\\\boxed{42}"]
+    >>> hard = make_group(texts=texts, correct=[False, False, False, False, True])  # low: T = 3
+    >>> # short; explores; loops (bigram repeats 3/5 > 0.5); no answer; correct but over T
     >>> laser_de(hard, grid_start=2, grid_step=1, ngram=2, ctx=ctx)
-    [0.0, 0.5, 0.0, 0.0]
+    [0.0, 0.5, 0.0, 0.0, 0.0]
     """
     require_positive(
-        "laser_de", update_every=update_every, grid_start=grid_start, grid_step=grid_step
+        "laser_de",
+        update_every=update_every,
+        grid_start=grid_start,
+        grid_step=grid_step,
+        ngram=ngram,
     )
     target, correct = _targets_for(group, ctx, grid_start, "laser_de")
     if target is None:
         return [math.nan] * len(group)
     out = []
-    for c, ok in zip(group.completions, correct):
+    for i, (c, ok) in enumerate(zip(group.completions, correct)):
         if ok is None:
             out.append(math.nan)
         elif ok:
             out.append(alpha if c.num_tokens <= target else 0.0)
-        elif c.num_tokens > target:
+        elif c.num_tokens > target and well_formed(group, i):
             looping = repeated_ngram_fraction(completion_tokens(c), ngram) > max_repeat
             out.append(0.0 if looping else alpha)
         else:
             out.append(0.0)
     return out
+
+
+def well_formed(group: Group, i: int) -> bool:
+    """Completion i finished on its own and the task's extractor found an answer in it."""
+    answer = extracted_answers(group, "laser_de")[i]
+    return not group.completions[i].truncated and answer is not None

@@ -14,6 +14,7 @@ import math
 
 import numpy as np
 
+from rewardkit.errors import UserError
 from rewardkit.registry import REWARDS
 from rewardkit.rewards._common import judged_accuracy, verdicts
 from rewardkit.rewards.base import RewardContext
@@ -29,8 +30,11 @@ def kimi_length(group: Group, *, ctx: RewardContext | None = None) -> list[float
     wrong answer is never rewarded. Verdict None: NaN. All lengths equal: 0.
 
     "Kimi k1.5: Scaling Reinforcement Learning with LLMs", https://arxiv.org/abs/2501.12599
-    (length penalty, section 2.3.3); LASER's code uses the same term with weight 0.4
-    (`compute_kimi_penalty`, https://github.com/hkust-nlp/Laser).
+    (length penalty, section 2.3.3). LASER's code uses the same term with weight 0.4
+    (`compute_kimi_penalty`, https://github.com/hkust-nlp/Laser) with one difference: it adds
+    the term only to replies whose base score is 1 (correct) or −0.5 (wrong with a \\boxed
+    answer), so a reply without an answer (score −1, e.g. one cut off at the budget) gets no
+    length term there; here, as in the Kimi paper, every wrong reply gets min(0, lam_i).
 
     >>> from rewardkit.testing import make_group
     >>> kimi_length(make_group(lengths=[10, 20, 30, 20], correct=[True, True, False, None]))
@@ -77,7 +81,7 @@ def grpo_lambda(
     ([0.2, -0.2], [0.0, 0.0])
     """
     if not 0.0 <= top_fraction <= 1.0:
-        raise ValueError(
+        raise UserError(
             f"reward 'grpo_lambda': top_fraction must be in [0, 1], got {top_fraction}"
         )
     correct = verdicts(group, "grpo_lambda")

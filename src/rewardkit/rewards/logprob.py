@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from rewardkit.errors import UserError
 from rewardkit.registry import REWARDS
 from rewardkit.rewards.base import RewardContext
 from rewardkit.types import Completion, Group
@@ -21,7 +22,7 @@ THINK_END = "</think>"
 def _need(c: Completion, field: str, reward: str) -> tuple[float, ...]:
     values = getattr(c, field)
     if values is None:
-        raise ValueError(
+        raise UserError(
             f"reward {reward!r} needs Completion.{field} (per-token values from the sampler or "
             f"trainer); this completion has none"
         )

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from rewardkit.errors import UserError
 from rewardkit.registry import REWARDS
+from rewardkit.rewards._common import require_positive
 from rewardkit.rewards.base import RewardContext
 from rewardkit.types import Completion, Group
 
@@ -34,7 +36,7 @@ def repeated_ngram_fraction(tokens: Sequence, n: int) -> float:
     0.0
     """
     if n < 1:
-        raise ValueError(f"ngram must be >= 1, got {n}")
+        raise UserError(f"ngram must be >= 1, got {n}")
     grams = [tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
     return 1.0 - len(set(grams)) / len(grams) if grams else 0.0
 
@@ -57,6 +59,7 @@ def repetition(
     >>> repetition(make_group(texts=["a b c a b c", "a b c d", "a b"], correct=[True, False, None]))
     [-0.25, 0.0, 0.0]
     """
+    require_positive("repetition", ngram=ngram)
     # + 0.0 turns -0.0 (max_penalty * 0.0) into 0.0 for readable logs
     return [
         max_penalty * repeated_ngram_fraction(completion_tokens(c), ngram) + 0.0

@@ -91,7 +91,7 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False,
             everything = run.gather(list(zip(seen.groups, seen.scores, seen.prompts)))
             groups, scores, prompts = ([list(x) for x in zip(*everything)] if everything
                                        else ([], [], []))
-            run.scorer.end_step(groups, step=step)                      # 6
+            run.scorer.end_step(groups, step=step - 1)                  # 6 (0-based step)
             row = {"step": step, **update,
                    **rollout_metrics(groups, scores, run.scorer.labels, run.scorer.weights),
                    "kept_groups": int(run.sum(len(kept.groups))), "sampled_groups": len(groups),
@@ -140,7 +140,8 @@ def collect(run: Run, step: int) -> tuple[Batch, Batch, dict[str, float]]:
         t2 = time.perf_counter()
         groups = [run.task.verify(Group(p, cs, cfg.sampling.max_new_tokens))
                   for p, cs in zip(problems, completions)]
-        fresh = Batch(groups, run.scorer.score(groups, step=step) if groups else [], prompts)
+        # Rewards see 0-based steps (steps completed before this one, rewards/base.py).
+        fresh = Batch(groups, run.scorer.score(groups, step=step - 1) if groups else [], prompts)
         timing["generate"] += t2 - t
         timing["score"] += time.perf_counter() - t2
         timing["rounds"] += 1
