@@ -148,3 +148,31 @@ def test_write_eval_is_atomic(tmp_path, monkeypatch):
         write_eval(out, samples[:1], {"accuracy": 0.0})
     assert (out / "summary.json").read_text() == before  # old file intact
     assert sorted(os.listdir(out)) == ["samples.jsonl", "summary.json"]  # no temp files left
+
+
+class DrawSampler:
+    """Each prompt's completions come from a queue: a problem drawn twice gets its next script."""
+
+    def __init__(self, script: dict[str, list[list[Completion]]]) -> None:
+        self.script = {k: list(v) for k, v in script.items()}
+
+    def sample(self, prompts: Sequence[str], params: SamplingParams) -> list[list[Completion]]:
+        return [self.script[next(k for k in self.script if p.startswith(k))].pop(0)
+                for p in prompts]
+
+
+def test_a_problem_drawn_twice_counts_twice():
+    # issue 11 #15 (B7): p1 drawn twice (0/4, then 4/4), p2 once (0/4)
+    wrong, right = C("\\boxed{6}", 5), C("\\boxed{5}", 5)
+    sampler = DrawSampler({"What is 2+3?": [[wrong] * 4, [right] * 4],
+                           "What is 6*7?": [[C("\\boxed{41}", 5)] * 4]})
+    problems = [PROBLEMS[0], PROBLEMS[0], PROBLEMS[1]]
+    samples, s = evaluate(sampler, get_task("gsm8k"), problems, n=4, max_new_tokens=8,
+                          temperature=1.0, seed=0)
+    assert [r["group"] for r in samples] == [0] * 4 + [1] * 4 + [2] * 4
+    assert [r["problem_id"] for r in samples[::4]] == ["p1", "p1", "p2"]
+    # 4 correct of 12; per draw pass@k is 0, 1, 0 and maj@4 is wrong, right, wrong
+    assert s["accuracy"] == pytest.approx(1 / 3)
+    assert s["pass@1"] == pytest.approx(1 / 3) and s["pass@4"] == pytest.approx(1 / 3)
+    assert s["maj@4"] == pytest.approx(1 / 3)
+    assert s["num_problems"] == 3 and s["num_groups"] == 3

@@ -59,7 +59,7 @@ def evaluate(
     """Sample `n` completions for each problem, verify, score; return (samples, summary).
 
     `samples` has one JSON-ready dict per completion, in problem order then sample order:
-    problem_id, sample, prompt, completion, tokens, finish_reason, correct, status, answer (the
+    problem_id, group (the index of the problem in `problems`), sample, prompt, completion, tokens, finish_reason, correct, status, answer (the
     task's extracted answer, or None), gold, difficulty (when the problem's meta has one), and
     with `rewards` also `rewards` {name: value or None} and `reward` (the weighted total).
     `summary` holds the metrics of `rewardkit.eval.metrics.summarize` plus the run's settings.
@@ -102,6 +102,7 @@ def evaluate(
         for i, c in enumerate(group.completions):
             row: dict[str, Any] = {
                 "problem_id": group.problem.id,
+                "group": p,  # the draw: a problem drawn twice is two groups in the metrics
                 "sample": i,
                 "prompt": prompt,
                 "completion": c.text,

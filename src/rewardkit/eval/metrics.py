@@ -199,15 +199,51 @@ def _sort_key(label: Any) -> tuple:
     return (1, 0.0, str(label))
 
 
+def group_keys(samples: Sequence[Mapping[str, Any]]) -> list[Any]:
+    """The draw (group of samples) each row belongs to, so a problem drawn twice counts twice.
+
+    A row's `group` field (the harness writes the group's index) when it has one. Rows of older
+    files have none: a new group starts where `problem_id` changes or `sample` does not increase,
+    and rows with neither field pool by consecutive `problem_id`.
+
+    >>> group_keys([dict(problem_id="a", sample=0), dict(problem_id="a", sample=1),
+    ...             dict(problem_id="a", sample=0), dict(problem_id="b", sample=0)])
+    [0, 0, 1, 2]
+    >>> group_keys([dict(problem_id="a", group=7), dict(problem_id="a", group=7)])
+    [7, 7]
+    """
+    keys: list[Any] = []
+    previous: Mapping[str, Any] | None = None
+    for row in samples:
+        if "group" in row:
+            keys.append(row["group"])
+            continue
+        new = (previous is None or str(row["problem_id"]) != str(previous["problem_id"])
+               or ("sample" in row and "sample" in previous
+                   and row["sample"] <= previous["sample"]))
+        keys.append((keys[-1] if keys else -1) + 1 if new else keys[-1])
+        previous = row
+    return keys
+
+
+def _by_group(samples: Sequence[Mapping[str, Any]]) -> list[list[Mapping[str, Any]]]:
+    groups: dict[Any, list[Mapping[str, Any]]] = defaultdict(list)
+    for key, row in zip(group_keys(samples), samples):
+        groups[key].append(row)
+    return list(groups.values())
+
+
 def summarize(
     samples: Sequence[Mapping[str, Any]], *, n: int, budgets: Iterable[int] = ()
 ) -> dict[str, Any]:
     """The metrics of `summary.json` from per-sample rows.
 
     Each row needs `problem_id`, `tokens`, `finish_reason`, `correct` (True/False/None) and
-    `answer` (extracted, or None); `difficulty` is optional. Rows of one problem must be in
-    sample order (maj@k votes over the first k). pass@k and maj@k are averaged over problems, for
-    k in ks_for(n); a problem with fewer than k samples is left out of that k's average.
+    `answer` (extracted, or None); `group` (the draw's index, see `group_keys`), `vote` (see
+    `vote_keys`) and `difficulty` are optional. Rows of one group must be in sample order (maj@k
+    votes over the first k). pass@k and maj@k are averaged over groups (draws), so a problem drawn
+    twice counts twice and pass@1 equals accuracy; for k in ks_for(n), a group with fewer than k
+    samples is left out of that k's average.
 
     >>> rows = [dict(problem_id="a", tokens=10, finish_reason="stop", correct=True, answer="1"),
     ...         dict(problem_id="a", tokens=30, finish_reason="length", correct=False, answer=None)]
@@ -216,9 +252,7 @@ def summarize(
     (0.5, 1.0, 20.0, 0.5)
     """
     budgets = sorted({int(b) for b in budgets})
-    by_problem: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
-    for row in samples:
-        by_problem[str(row["problem_id"])].append(row)
+    groups = _by_group(samples)
 
     correct = [row["correct"] for row in samples]
     tokens = [int(row["tokens"]) for row in samples]
@@ -226,17 +260,18 @@ def summarize(
     out: dict[str, Any] = {
         "accuracy": accuracy,
         "num_samples": len(samples),
+        "num_groups": len(groups),
         "unjudged_frac": _mean([float(c is None) for c in correct]),
     }
     for k in ks_for(n):
-        rows = [rs for rs in by_problem.values() if len(rs) >= k]
+        rows = [rs for rs in groups if len(rs) >= k]
         out[f"pass@{k}"] = _mean(
             [pass_at_k(len(rs), sum(r["correct"] is True for r in rs), k) for rs in rows]
         )
     for k in ks_for(n):
-        rows = [rs for rs in by_problem.values() if len(rs) >= k]
+        rows = [rs for rs in groups if len(rs) >= k]
         out[f"maj@{k}"] = _mean(
-            [maj_at_k([r["answer"] for r in rs], [r["correct"] for r in rs], k) for rs in rows]
+            [maj_at_k(_votes(rs), [r["correct"] for r in rs], k) for rs in rows]
         )
     out.update(token_stats(tokens, correct))
     out["truncated_frac"] = truncated_frac([row["finish_reason"] for row in samples])
@@ -248,29 +283,37 @@ def summarize(
     return out
 
 
+def _votes(rows: Sequence[Mapping[str, Any]]) -> list[Any]:
+    # the harness's answer clusters when every row has one, else the raw answer strings
+    if all("vote" in r for r in rows):
+        return [r["vote"] for r in rows]
+    return [r["answer"] for r in rows]
+
+
 def by_difficulty(samples: Sequence[Mapping[str, Any]], *, n: int) -> list[dict[str, Any]]:
     """One row per difficulty label (rows without one are left out; [] when none has one).
 
-    Row fields: difficulty, num_problems, num_samples, accuracy, pass@k for the largest k in
-    ks_for(n), mean_tokens, truncated_frac.
+    Row fields: difficulty, num_problems (draws: a problem drawn twice counts twice, as in
+    `summarize`), num_samples, accuracy, pass@k for the largest k in ks_for(n), mean_tokens,
+    truncated_frac.
 
     >>> rows = [dict(problem_id=i, tokens=t, finish_reason="stop", correct=c, difficulty=d)
     ...         for i, t, c, d in [(1, 10, True, 2), (2, 30, False, 1), (3, 50, True, 1)]]
     >>> [(r["difficulty"], r["accuracy"], r["mean_tokens"]) for r in by_difficulty(rows, n=1)]
     [(1, 0.5, 40.0), (2, 1.0, 10.0)]
     """
-    groups: dict[Any, list[Mapping[str, Any]]] = defaultdict(list)
-    for row in samples:
+    labels: dict[Any, list[Mapping[str, Any]]] = defaultdict(list)
+    per_group: dict[Any, dict[Any, list[bool]]] = defaultdict(lambda: defaultdict(list))
+    for key, row in zip(group_keys(samples), samples):
         label = row.get("difficulty")
         if label is not None:
-            groups[label].append(row)
+            labels[label].append(row)
+            per_group[label][key].append(row["correct"] is True)
     k = ks_for(n)[-1]
     out = []
-    for label in sorted(groups, key=_sort_key):
-        rows = groups[label]
-        per_problem: dict[str, list[bool]] = defaultdict(list)
-        for r in rows:
-            per_problem[str(r["problem_id"])].append(r["correct"] is True)
+    for label in sorted(labels, key=_sort_key):
+        rows = labels[label]
+        per_problem = per_group[label]
         out.append({
             "difficulty": label,
             "num_problems": len(per_problem),
