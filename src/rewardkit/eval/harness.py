@@ -59,9 +59,10 @@ def evaluate(
     """Sample `n` completions for each problem, verify, score; return (samples, summary).
 
     `samples` has one JSON-ready dict per completion, in problem order then sample order:
-    problem_id, group (the index of the problem in `problems`), sample, prompt, completion, tokens, finish_reason, correct, status, answer (the
-    task's extracted answer, or None), gold, difficulty (when the problem's meta has one), and
-    with `rewards` also `rewards` {name: value or None} and `reward` (the weighted total).
+    problem_id, group (the index of the problem in `problems`), sample, prompt, completion,
+    tokens, finish_reason, correct, status, answer (the task's extracted answer, or None), gold,
+    difficulty (when the problem's meta has one), and with `rewards` also `rewards`
+    {name: value or None} and `reward` (the weighted total).
     `summary` holds the metrics of `rewardkit.eval.metrics.summarize` plus the run's settings.
 
     Prompts go to the sampler in chunks of `batch_size` (all at once by default); chunk i is
