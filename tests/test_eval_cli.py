@@ -110,3 +110,15 @@ def test_compare_cli(tmp_path, sampler, data, capsys):
     assert "note: these runs differ in n" in printed
     for name in ("report.html", "pareto.png", "budgets.png", "table.md"):
         assert (tmp_path / "cmp" / name).exists()
+
+
+def test_eval_generated_problems_are_distinct_and_num_problems_is_true(tmp_path, sampler, caplog):
+    # issue 11 #15 (B7): arith's test split holds fewer than 1000 questions of difficulty 1-3
+    out = tmp_path / "ar"
+    assert main(["eval", "--model", "m", "--data", "arith", "--limit", "1000",
+                 "--out", str(out)]) == 0
+    samples = [json.loads(x) for x in (out / "samples.jsonl").read_text().splitlines()]
+    summary = json.loads((out / "summary.json").read_text())
+    prompts = [s["prompt"] for s in samples]
+    assert len(set(prompts)) == len(prompts) == summary["num_problems"] < 1000
+    assert f"only {summary['num_problems']} distinct problems" in caplog.text
