@@ -18,6 +18,7 @@ from rewardkit.eval.metrics import (
     summarize,
     token_stats,
     truncated_frac,
+    vote_keys,
 )
 
 
@@ -226,3 +227,19 @@ def test_rows_without_group_or_sample_group_by_consecutive_id():
     assert s["num_groups"] == 2
     # "a": 1 - C(4,4)/C(8,4) = 1 - 1/70; "b": 0
     assert s["pass@4"] == pytest.approx((1 - 1 / 70) / 2)
+
+
+def test_vote_keys_use_the_given_equivalence_in_reference_order():
+    seen = []
+
+    def same(reference, other):
+        seen.append((reference, other))
+        return reference.lower() == other.lower()
+
+    keys = vote_keys(["A", "b", None, "a", "B", "c"], [False, False, False, False, None, True],
+                     same)
+    # "A" opens 1, "b" opens 2, None: no vote, "a" joins 1, "B" (unjudged) joins 2, correct: 0
+    assert keys == [1, 2, None, 1, 2, 0]
+    assert ("A", "a") in seen and ("a", "A") not in seen  # the representative goes first
+    # maj@k over these keys: 1 and 2 tie 2-2 over the first 5, key 1 came first (wrong)
+    assert maj_at_k(keys, [False, False, False, False, None, True], 5) == 0.0

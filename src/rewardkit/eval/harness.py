@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from rewardkit.eval.metrics import difficulty_of, summarize
+from rewardkit.eval.metrics import difficulty_of, summarize, vote_keys
 from rewardkit.fileio import atomic_write_text, read_json
 from rewardkit.rewards.combine import RewardScorer, RewardSpec, nan_to_none, total_reward
 from rewardkit.sampling.base import Sampler, SamplingParams
@@ -60,9 +60,10 @@ def evaluate(
 
     `samples` has one JSON-ready dict per completion, in problem order then sample order:
     problem_id, group (the index of the problem in `problems`), sample, prompt, completion,
-    tokens, finish_reason, correct, status, answer (the task's extracted answer, or None), gold,
-    difficulty (when the problem's meta has one), and with `rewards` also `rewards`
-    {name: value or None} and `reward` (the weighted total).
+    tokens, finish_reason, correct, status, answer (the task's extracted answer, or None), vote
+    (the maj@k cluster: `vote_keys` with the task's `same_answer`), gold, difficulty (when the
+    problem's meta has one), and with `rewards` also `rewards` {name: value or None} and `reward`
+    (the weighted total).
     `summary` holds the metrics of `rewardkit.eval.metrics.summarize` plus the run's settings.
 
     Prompts go to the sampler in chunks of `batch_size` (all at once by default); chunk i is
@@ -100,6 +101,8 @@ def evaluate(
     for p, (group, prompt) in enumerate(zip(groups, prompts)):
         totals = total_reward(scores[p], scorer.weights) if scorer else None  # (G,)
         difficulty = difficulty_of(group.problem.meta)
+        answers = group.answers or tuple(_extract(task, c.text) for c in group.completions)
+        votes = vote_keys(answers, group.correct, task.same_answer)  # (G,)
         for i, c in enumerate(group.completions):
             row: dict[str, Any] = {
                 "problem_id": group.problem.id,
@@ -111,7 +114,8 @@ def evaluate(
                 "finish_reason": c.finish_reason,
                 "correct": group.correct[i],
                 "status": group.status[i],
-                "answer": _extract(task, c.text),
+                "answer": answers[i],
+                "vote": votes[i],
                 "gold": group.problem.answer,
             }
             if difficulty is not None:

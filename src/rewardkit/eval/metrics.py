@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -60,14 +60,50 @@ def ks_for(n: int) -> list[int]:
 
 
 # -- maj@k ----------------------------------------------------------------------------------------
-def majority_answer(answers: Sequence[str | None]) -> int | None:
+def vote_keys(
+    answers: Sequence[str | None],
+    correct: Sequence[bool | None],
+    same: Callable[[str, str], bool],
+) -> list[int | None]:
+    """One vote per sample for maj@k: samples with the same key state the same answer.
+
+    Every sample the verifier judged correct votes 0 (its answer equals the gold, so they all
+    agree, including replies whose answer only the verifier's fallback extraction found). Other
+    samples with an answer join the first earlier cluster whose representative (its first answer)
+    `same(representative, answer)` accepts, else open a new key 1, 2, ...; samples without an
+    answer get None (no vote). A sample's key depends only on the samples before it, so the keys
+    of the first k samples are the same whether the vote is over k or over all of them.
+    `same` is the task's `Task.same_answer`, so `\\frac{1}{2}`, `\\dfrac{1}{2}` and `0.5` are
+    one vote on `math`.
+
+    >>> same = lambda a, b: float(a) == float(b)
+    >>> vote_keys(["0.5", ".50", None, "2", "4"], [False, False, True, True, False], same)
+    [1, 1, 0, 0, 2]
+    """
+    representatives: list[str] = []  # the first answer of cluster j + 1
+    keys: list[int | None] = []
+    for answer, ok in zip(answers, correct):
+        if ok is True:
+            keys.append(0)
+        elif answer is None:
+            keys.append(None)
+        else:
+            j = next((j for j, r in enumerate(representatives) if same(r, answer)), None)
+            if j is None:
+                representatives.append(answer)
+                j = len(representatives) - 1
+            keys.append(j + 1)
+    return keys
+
+
+def majority_answer(answers: Sequence[Hashable | None]) -> int | None:
     """Index of the sample whose answer wins the vote, or None when no sample has an answer.
 
-    Votes are exact matches of the extracted answer string with whitespace removed, so "1/2" and
-    "0.5" are different votes (the harness does no task-specific normalisation). Samples with no
-    extractable answer (None) do not vote. **Ties** go to the answer that appeared first in sample
-    order, a rule that never looks at correctness (breaking ties towards the gold would overstate
-    maj@k); the returned index is the first sample carrying the winning answer.
+    `answers` are vote keys (`vote_keys`) or, for rows written before those existed, extracted
+    answer strings, compared exactly with whitespace removed (so there "1/2" and "0.5" are
+    different votes). Samples with no answer (None) do not vote. **Ties** go to the answer that
+    appeared first in sample order, a rule that never looks at correctness (breaking ties towards
+    the gold would overstate maj@k); the returned index is the first sample carrying the winner.
 
     >>> majority_answer(["3", "4", "4", None])
     1
@@ -76,7 +112,7 @@ def majority_answer(answers: Sequence[str | None]) -> int | None:
     >>> majority_answer([None, None]) is None
     True
     """
-    keys = [None if a is None else "".join(a.split()) for a in answers]
+    keys = ["".join(a.split()) if isinstance(a, str) else a for a in answers]
     counts = Counter(k for k in keys if k is not None)
     if not counts:
         return None
@@ -84,12 +120,13 @@ def majority_answer(answers: Sequence[str | None]) -> int | None:
     return next(i for i, k in enumerate(keys) if k is not None and counts[k] == top)
 
 
-def maj_at_k(answers: Sequence[str | None], correct: Sequence[bool | None], k: int) -> float:
+def maj_at_k(answers: Sequence[Hashable | None], correct: Sequence[bool | None], k: int
+             ) -> float:
     """1.0 if the majority answer of the first k samples is correct, else 0.0 (see majority_answer).
 
     The winning answer's correctness is the verifier's verdict on the first sample carrying it
-    (all samples with the same answer string get the same verdict from a deterministic verifier).
-    No sample with an answer, or an unjudged winner: 0.0.
+    (with `vote_keys`, key 0 holds exactly the correct samples). No sample with an answer, or an
+    unjudged winner: 0.0.
 
     >>> maj_at_k(["3", "4", "4", "3", "3"], [False, True, True, False, False], 3)
     1.0
