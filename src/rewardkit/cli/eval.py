@@ -99,7 +99,7 @@ def _print_summary(s: dict, out: Path) -> None:
     keys = [k for k in s if k.startswith(("pass@", "maj@"))]
     keys += ["mean_tokens", "mean_tokens_correct", "mean_tokens_wrong", "truncated_frac",
              "accuracy_per_1k_tokens", "seconds"]
-    for key in ["accuracy", *keys]:
+    for key in ["accuracy", "accuracy_judged", "unjudged_frac", *keys]:
         v = s.get(key)
         table.add_row(key, "–" if v is None or v != v else f"{v:.4g}")
     for b, v in s.get("budgets", {}).items():

@@ -5,9 +5,11 @@
     write_eval("runs/eval/x", samples, summary)   # samples.jsonl + summary.json
 
 Correctness comes from the same `task.verify` that training uses and prompts from the same
-`task.prompt`, so an eval number and a training `accuracy` mean the same thing (nanochat's
-reward = evaluate). The sampler is anything with the `Sampler` protocol, so tests pass a
-scripted one and no model is needed.
+`task.prompt` (nanochat's reward = evaluate), and `accuracy` has one definition in both places:
+the share of all completions judged correct, an unjudged one (`None`) counting as not correct;
+`accuracy_judged` beside it leaves the unjudged out. The two accuracies still differ where the
+settings do (an eval at another temperature, with or without the chat template). The sampler is
+anything with the `Sampler` protocol, so tests pass a scripted one and no model is needed.
 """
 
 from __future__ import annotations

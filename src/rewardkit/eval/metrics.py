@@ -6,8 +6,10 @@ can recompute everything from a `samples.jsonl`. Conventions used throughout:
 - **Correct** means the task's verifier said `True`. A verdict of `None` ("could not judge":
   timeout, unparseable gold, verifier error) counts as *not correct* in accuracy, pass@k, maj@k
   and budgets, and as *wrong* in the token statistics, so `correct` and `wrong` partition the
-  samples. The share of such samples is reported separately (`unjudged_frac`), so it is visible
-  rather than silently dropped.
+  samples. The share of such samples is reported separately (`unjudged_frac`), and so is the
+  accuracy over the judged samples only (`accuracy_judged`), so they are visible rather than
+  silently dropped. Training's `accuracy` and `accuracy_judged` (`train/metrics.accuracies`)
+  are defined the same way.
 - **Tokens** are policy tokens of the completion (`Completion.num_tokens`), never characters.
 - A sample is **truncated** when its `finish_reason` is "length" (it hit `max_new_tokens`).
 
@@ -294,8 +296,10 @@ def summarize(
     correct = [row["correct"] for row in samples]
     tokens = [int(row["tokens"]) for row in samples]
     accuracy = _mean([float(c is True) for c in correct])
+    judged = [c for c in correct if c is not None]
     out: dict[str, Any] = {
         "accuracy": accuracy,
+        "accuracy_judged": _mean([float(c is True) for c in judged]),
         "num_samples": len(samples),
         "num_groups": len(groups),
         "unjudged_frac": _mean([float(c is None) for c in correct]),
