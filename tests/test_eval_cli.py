@@ -157,3 +157,40 @@ def test_model_load_errors_are_one_line(data, capsys, monkeypatch):
     assert rc == 2 and err.count("\n") == 1 and "Traceback" not in err
     assert err.startswith("rewardkit: error: nobody/typo: cannot load the model: We couldn't")
     assert calls == [("nobody/typo", {"device": "auto", "dtype": "auto", "chat_template": True})]
+
+
+# -- U4: eval can mirror training's sampling -------------------------------------------------------
+def test_top_p_chat_template_and_progress(tmp_path, sampler, data, capsys):
+    out = tmp_path / "ev"
+    assert main(["eval", "--model", "org/m", "--data", str(data), "--task", "gsm8k",
+                 "--prompt-key", "q", "--answer-key", "a", "--temperature", "0.6",
+                 "--top-p", "0.95", "--chat-template", "--out", str(out)]) == 0
+    assert sampler.params[0].top_p == 0.95 and sampler.seen["chat_template"] is True
+    summary = json.loads((out / "summary.json").read_text())
+    assert (summary["top_p"], summary["chat_template"]) == (0.95, True)
+    assert "eval: sampled 3/3 problems" in capsys.readouterr().err
+    for bad in (["--top-p", "0"], ["--top-p", "1.5"], ["--temperature", "-1"]):
+        assert main(["eval", "--model", "org/m", "--data", str(data), "--task", "gsm8k",
+                     "--prompt-key", "q", "--answer-key", "a", *bad]) == 2
+        assert bad[0] in capsys.readouterr().err
+    assert len(sampler.params) == 1  # the bad commands sampled nothing
+
+
+def test_default_batch_size_is_bounded(tmp_path, sampler, capsys):
+    assert main(["eval", "--model", "org/m", "--data", "arith", "--limit", "70",
+                 "--out", str(tmp_path / "ar")]) == 0
+    assert len(sampler.params) == 3  # 70 prompts in calls of 32, 32 and 6
+    err = capsys.readouterr().err
+    assert "sampled 32/70" in err and "sampled 64/70" in err and "sampled 70/70" in err
+
+
+def test_default_out_names_the_run_of_a_checkpoint(tmp_path, sampler, data, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for run in ("grpo", "dapo"):
+        model = tmp_path / "runs" / run / "checkpoints" / "step-200"
+        model.mkdir(parents=True)
+        assert main(["eval", "--model", str(model), "--data", str(data), "--task", "gsm8k",
+                     "--prompt-key", "q", "--answer-key", "a"]) == 0
+    # the same step of two runs: two folders (before: both were runs/eval/step-200-tiny)
+    assert (tmp_path / "runs/eval/grpo-step-200-tiny/summary.json").exists()
+    assert (tmp_path / "runs/eval/dapo-step-200-tiny/summary.json").exists()
