@@ -14,6 +14,7 @@ anything with the `Sampler` protocol, so tests pass a scripted one and no model 
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import time
@@ -99,12 +100,14 @@ def evaluate(
             progress(len(groups), len(problems))
 
     scores = scorer.score(groups, step=0) if scorer else None  # P arrays of (G, K)
+    # a repeated wrong answer meets the same representatives again: judge each pair once
+    same_answer = functools.lru_cache(maxsize=4096)(task.same_answer)
     samples: list[dict[str, Any]] = []
     for p, (group, prompt) in enumerate(zip(groups, prompts)):
         totals = total_reward(scores[p], scorer.weights) if scorer else None  # (G,)
         difficulty = difficulty_of(group.problem.meta)
         answers = group.answers or tuple(_extract(task, c.text) for c in group.completions)
-        votes = vote_keys(answers, group.correct, task.same_answer)  # (G,)
+        votes = vote_keys(answers, group.correct, same_answer)  # (G,)
         for i, c in enumerate(group.completions):
             row: dict[str, Any] = {
                 "problem_id": group.problem.id,
