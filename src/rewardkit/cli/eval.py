@@ -27,13 +27,15 @@ HUB_ID = re.compile(r"[\w.-]+/[\w.-]+")  # owner/name
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="evaluate a model: accuracy, pass@k, tokens, budgets",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", required=True, help="model folder (Hugging Face format)")
+    p.add_argument("--model", required=True,
+                   help="model folder (Hugging Face format), or hub id owner/name")
     p.add_argument("--data", required=True, help="task name (gsm8k, math, arith), JSONL file, "
                    "or hub id")
     p.add_argument("--task", help="verifier for a JSONL file or hub id (gsm8k, math, ...)")
     p.add_argument("--prompt-key", help="JSONL field holding the question (default: the task's)")
     p.add_argument("--answer-key", help="JSONL field holding the gold answer (default: the task's)")
-    p.add_argument("--limit", type=int, help="first N problems only")
+    p.add_argument("--limit", type=int, help="first N problems only (a generating task such as "
+                   "arith: N distinct ones, fewer with a warning where fewer exist)")
     p.add_argument("--n", type=int, default=1, help="samples per problem (default 1)")
     p.add_argument("--max-new-tokens", type=int, default=512)
     p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
