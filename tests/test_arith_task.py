@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import logging
 import random
 
 import pytest
@@ -67,7 +69,7 @@ def test_bad_split_and_small_spaces():
     with pytest.raises(UserError, match="unknown split"):
         t.problems("dev", 3)
     t.max_operand = 9  # 81 questions of difficulty 1 in all, about 8 of them in "test"
-    test = t.problems("test", 40, difficulties=[1])
+    test = t.problems("test", 40, difficulties=[1], distinct=False)
     distinct = {p.prompt for p in test}
     assert len(distinct) < 20  # the bucket is used up, then repeats are drawn
     # All distinct ones come first; every question still belongs to the test split.
@@ -153,3 +155,33 @@ def test_warm_start_mix():
     }
     with pytest.raises(UserError):
         warm_start_examples(probs, verbose_fraction=1.5)
+
+
+def _split_questions(split: str, difficulty: int, max_operand: int = 9) -> set[str]:
+    # every question of the space, listed by hand: all operand tuples, kept by split
+    return {q for nums in itertools.product(range(1, max_operand + 1), repeat=difficulty + 1)
+            if split_of(q := "+".join(map(str, nums)) + "=?") == split}
+
+
+def test_held_out_problems_are_distinct_and_say_how_many_exist(caplog):
+    # issue 11 #15 (B7): the demo's 200 "held-out problems" were 140 distinct ones
+    t = ArithTask()
+    test = t.problems("test", 200)  # the demo's and `rewardkit eval --data arith`'s request
+    assert len({p.prompt for p in test}) == len(test) == 200
+    assert t.problems("test", 300)[:200] == test  # a longer request extends the shorter one
+    # Difficulties 1 and 2 hold fewer test questions than asked: all of them, once, and a warning.
+    exist = _split_questions("test", 1) | _split_questions("test", 2)
+    with caplog.at_level(logging.WARNING, logger="rewardkit.tasks"):
+        small = t.problems("test", 1000, difficulties=[1, 2])
+    assert sorted(p.prompt for p in small) == sorted(exist)
+    assert f"only {len(exist)} distinct problems" in caplog.text
+    # The first 2 * len(d1) problems still alternate 1, 2 (then only 2 is left).
+    d1 = len(_split_questions("test", 1))
+    assert [p.meta["difficulty"] for p in small[: 2 * d1]] == [1, 2] * d1
+    assert {p.prompt for p in t.problems("validation", 50)}.isdisjoint(p.prompt for p in test)
+
+
+def test_train_split_still_streams_with_repeats():
+    t = ArithTask()
+    train = t.problems("train", 200, difficulties=[1])  # about 65 train questions exist
+    assert len(train) == 200 and len({p.prompt for p in train}) < 100

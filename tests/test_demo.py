@@ -1,6 +1,7 @@
 """`rewardkit demo --quick` end to end, from the packaged starting model."""
 
 import json
+from pathlib import Path
 
 from rewardkit import demo
 from rewardkit.cli.main import main
@@ -27,3 +28,17 @@ def test_demo_refuses_a_used_folder(tmp_path, capsys):
     assert main(["demo", "--quick", "--out", str(tmp_path)]) == 2
     assert "not empty" in capsys.readouterr().err
     assert (tmp_path / "x").read_text() == "keep me"
+
+
+def test_demo_eval_uses_distinct_problems(monkeypatch):
+    # issue 11 #15 (B7): the demo's 200 held-out problems were 140 distinct ones
+    from rewardkit.demo import DemoSettings, evaluate_model
+
+    seen = {}
+    monkeypatch.setattr("rewardkit.eval.evaluate",
+                        lambda sampler, task, problems, **kw: seen.setdefault("problems", problems))
+    monkeypatch.setattr("rewardkit.sampling.hf.HFSampler.from_pretrained",
+                        classmethod(lambda cls, *a, **kw: None))
+    evaluate_model(Path("unused"), DemoSettings())
+    prompts = [p.prompt for p in seen["problems"]]
+    assert len(prompts) == len(set(prompts)) == DemoSettings().eval_problems == 200

@@ -37,8 +37,8 @@ def sampler(monkeypatch):
     s = EchoSampler()
     seen = {}
 
-    def fake_load(model, *, device, dtype):
-        seen.update(model=model, device=device, dtype=dtype)
+    def fake_load(model, *, device, dtype, chat_template=False):
+        seen.update(model=model, device=device, dtype=dtype, chat_template=chat_template)
         return s
 
     monkeypatch.setattr(eval_cli, "load_sampler", fake_load)
@@ -62,7 +62,8 @@ def test_eval_writes_summary_and_samples(tmp_path, sampler, data, capsys):
                "--temperature", "0.5", "--budgets", "8,32", "--seed", "9", "--device", "cpu",
                "--reward", "accuracy", "--out", str(out)])
     assert rc == 0
-    assert sampler.seen == {"model": "some/model", "device": "cpu", "dtype": "auto"}
+    assert sampler.seen == {"model": "some/model", "device": "cpu", "dtype": "auto",
+                            "chat_template": False}
     (params,) = sampler.params
     assert (params.n, params.max_new_tokens, params.temperature, params.seed) == (2, 32, 0.5, 9)
     summary = json.loads((out / "summary.json").read_text())
@@ -81,7 +82,7 @@ def test_eval_writes_summary_and_samples(tmp_path, sampler, data, capsys):
 def test_eval_user_errors_exit_2(tmp_path, sampler, data, capsys):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"q": "1", "a": "1"}\n{"q": "2"}\n')
-    args = ["eval", "--model", "m", "--task", "gsm8k", "--prompt-key", "q", "--answer-key", "a"]
+    args = ["eval", "--model", "org/m", "--task", "gsm8k", "--prompt-key", "q", "--answer-key", "a"]
     assert main([*args, "--data", str(bad)]) == 2
     assert f"{bad}:2: missing answer key 'a'" in capsys.readouterr().err
     assert main([*args, "--data", str(data), "--budgets", "a,b"]) == 2
@@ -97,8 +98,8 @@ def test_eval_missing_model_folder_is_a_user_error(tmp_path, data, capsys):
 
 
 def test_compare_cli(tmp_path, sampler, data, capsys):
-    base = ["eval", "--model", "m", "--data", str(data), "--task", "gsm8k", "--prompt-key", "q",
-            "--answer-key", "a"]
+    base = ["eval", "--model", "org/m", "--data", str(data), "--task", "gsm8k", "--prompt-key",
+            "q", "--answer-key", "a"]
     assert main([*base, "--n", "1", "--out", str(tmp_path / "one")]) == 0
     assert main([*base, "--n", "2", "--out", str(tmp_path / "two")]) == 0
     capsys.readouterr()
@@ -110,3 +111,86 @@ def test_compare_cli(tmp_path, sampler, data, capsys):
     assert "note: these runs differ in n" in printed
     for name in ("report.html", "pareto.png", "budgets.png", "table.md"):
         assert (tmp_path / "cmp" / name).exists()
+
+
+def test_eval_generated_problems_are_distinct_and_num_problems_is_true(tmp_path, sampler, caplog):
+    # issue 11 #15 (B7): arith's test split holds fewer than 1000 questions of difficulty 1-3
+    out = tmp_path / "ar"
+    assert main(["eval", "--model", "org/m", "--data", "arith", "--limit", "1000",
+                 "--out", str(out)]) == 0
+    samples = [json.loads(x) for x in (out / "samples.jsonl").read_text().splitlines()]
+    summary = json.loads((out / "summary.json").read_text())
+    prompts = [s["prompt"] for s in samples]
+    assert len(set(prompts)) == len(prompts) == summary["num_problems"] < 1000
+    assert f"only {summary['num_problems']} distinct problems" in caplog.text
+
+
+# -- U3: a mistyped model path is one line, exit 2 ------------------------------------------------
+def test_two_part_path_under_a_local_folder_is_not_taken_for_a_hub_id(tmp_path, data, capsys,
+                                                                     monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs").mkdir()
+    loads = []
+    monkeypatch.setattr("rewardkit.sampling.hf.HFSampler.from_pretrained",
+                        classmethod(lambda cls, *a, **k: loads.append(a)))
+    rc = main(["eval", "--model", "runs/typo", "--data", str(data), "--task", "gsm8k",
+               "--prompt-key", "q", "--answer-key", "a"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err == "rewardkit: error: runs/typo: no such model folder\n"
+    assert loads == []  # refused before any loading
+
+
+def test_model_load_errors_are_one_line(data, capsys, monkeypatch):
+    # `runs/typo` with no local `runs/` is a possible hub id: it goes to the real loader, whose
+    # OSError (offline: "not a local folder and not reachable on the hub") becomes a UserError.
+    calls = []
+
+    def refuse(cls, path, **kw):
+        calls.append((path, kw))
+        raise OSError("We couldn't connect to 'https://huggingface.co' to load the files.\n"
+                      "Check your connection or see the docs.")
+
+    monkeypatch.setattr("rewardkit.sampling.hf.HFSampler.from_pretrained", classmethod(refuse))
+    rc = main(["eval", "--model", "nobody/typo", "--data", str(data), "--task", "gsm8k",
+               "--prompt-key", "q", "--answer-key", "a", "--chat-template"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith("rewardkit: error: nobody/typo: cannot load the model: We couldn't")
+    assert calls == [("nobody/typo", {"device": "auto", "dtype": "auto", "chat_template": True})]
+
+
+# -- U4: eval can mirror training's sampling -------------------------------------------------------
+def test_top_p_chat_template_and_progress(tmp_path, sampler, data, capsys):
+    out = tmp_path / "ev"
+    assert main(["eval", "--model", "org/m", "--data", str(data), "--task", "gsm8k",
+                 "--prompt-key", "q", "--answer-key", "a", "--temperature", "0.6",
+                 "--top-p", "0.95", "--chat-template", "--out", str(out)]) == 0
+    assert sampler.params[0].top_p == 0.95 and sampler.seen["chat_template"] is True
+    summary = json.loads((out / "summary.json").read_text())
+    assert (summary["top_p"], summary["chat_template"]) == (0.95, True)
+    assert "eval: sampled 3/3 problems" in capsys.readouterr().err
+    for bad in (["--top-p", "0"], ["--top-p", "1.5"], ["--temperature", "-1"]):
+        assert main(["eval", "--model", "org/m", "--data", str(data), "--task", "gsm8k",
+                     "--prompt-key", "q", "--answer-key", "a", *bad]) == 2
+        assert bad[0] in capsys.readouterr().err
+    assert len(sampler.params) == 1  # the bad commands sampled nothing
+
+
+def test_default_batch_size_is_bounded(tmp_path, sampler, capsys):
+    assert main(["eval", "--model", "org/m", "--data", "arith", "--limit", "70",
+                 "--out", str(tmp_path / "ar")]) == 0
+    assert len(sampler.params) == 3  # 70 prompts in calls of 32, 32 and 6
+    err = capsys.readouterr().err
+    assert "sampled 32/70" in err and "sampled 64/70" in err and "sampled 70/70" in err
+
+
+def test_default_out_names_the_run_of_a_checkpoint(tmp_path, sampler, data, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for run in ("grpo", "dapo"):
+        model = tmp_path / "runs" / run / "checkpoints" / "step-200"
+        model.mkdir(parents=True)
+        assert main(["eval", "--model", str(model), "--data", str(data), "--task", "gsm8k",
+                     "--prompt-key", "q", "--answer-key", "a"]) == 0
+    # the same step of two runs: two folders (before: both were runs/eval/step-200-tiny)
+    assert (tmp_path / "runs/eval/grpo-step-200-tiny/summary.json").exists()
+    assert (tmp_path / "runs/eval/dapo-step-200-tiny/summary.json").exists()

@@ -148,3 +148,62 @@ def test_write_eval_is_atomic(tmp_path, monkeypatch):
         write_eval(out, samples[:1], {"accuracy": 0.0})
     assert (out / "summary.json").read_text() == before  # old file intact
     assert sorted(os.listdir(out)) == ["samples.jsonl", "summary.json"]  # no temp files left
+
+
+class DrawSampler:
+    """Each prompt's completions come from a queue: a problem drawn twice gets its next script."""
+
+    def __init__(self, script: dict[str, list[list[Completion]]]) -> None:
+        self.script = {k: list(v) for k, v in script.items()}
+
+    def sample(self, prompts: Sequence[str], params: SamplingParams) -> list[list[Completion]]:
+        return [self.script[next(k for k in self.script if p.startswith(k))].pop(0)
+                for p in prompts]
+
+
+def test_a_problem_drawn_twice_counts_twice():
+    # issue 11 #15 (B7): p1 drawn twice (0/4, then 4/4), p2 once (0/4)
+    wrong, right = C("\\boxed{6}", 5), C("\\boxed{5}", 5)
+    sampler = DrawSampler({"What is 2+3?": [[wrong] * 4, [right] * 4],
+                           "What is 6*7?": [[C("\\boxed{41}", 5)] * 4]})
+    problems = [PROBLEMS[0], PROBLEMS[0], PROBLEMS[1]]
+    samples, s = evaluate(sampler, get_task("gsm8k"), problems, n=4, max_new_tokens=8,
+                          temperature=1.0, seed=0)
+    assert [r["group"] for r in samples] == [0] * 4 + [1] * 4 + [2] * 4
+    assert [r["problem_id"] for r in samples[::4]] == ["p1", "p1", "p2"]
+    # 4 correct of 12; per draw pass@k is 0, 1, 0 and maj@4 is wrong, right, wrong
+    assert s["accuracy"] == pytest.approx(1 / 3)
+    assert s["pass@1"] == pytest.approx(1 / 3) and s["pass@4"] == pytest.approx(1 / 3)
+    assert s["maj@4"] == pytest.approx(1 / 3)
+    assert s["num_problems"] == 3 and s["num_groups"] == 3
+
+
+# -- maj@k votes with the task's own equivalence (issue 11 #16, review U8) ------------------------
+def _math_eval(gold: str, texts: list[str]):
+    problem = Problem(id="m", prompt="Compute it.", answer=gold, task="math")
+    sampler = ScriptedSampler({"Compute it.": [C(t, 5) for t in texts]})
+    return evaluate(sampler, get_task("math"), [problem], n=len(texts), max_new_tokens=8,
+                    temperature=1.0, seed=0)
+
+
+def test_maj_votes_cluster_equivalent_answers():
+    # gold 3; \frac{1}{2}, \dfrac{1}{2} and 0.5 are one answer (3 votes) against "3" (2 votes).
+    # Raw strings would make them three 1-vote answers and let "3" win maj@5.
+    samples, s = _math_eval("3", ["\\boxed{\\frac{1}{2}}", "\\boxed{\\dfrac{1}{2}}",
+                                  "\\boxed{0.5}", "\\boxed{3}", "\\boxed{3}"])
+    assert [r["vote"] for r in samples] == [1, 1, 1, 0, 0]
+    assert [r["correct"] for r in samples] == [False, False, False, True, True]
+    assert s["maj@5"] == 0.0
+    assert s["maj@4"] == 0.0  # 3 votes for 1/2 against 1 for 3
+
+
+def test_correct_answers_found_only_by_fallback_extraction_vote():
+    # gold 1/2; three replies without \boxed are judged correct by math-verify's fallback
+    # extraction (answer None). They vote together (3) against "2" (1) and "7" (1).
+    # Raw strings: only "2" and "7" vote, a 1-1 tie won by "2": wrong.
+    samples, s = _math_eval("\\frac{1}{2}", ["The answer is $\\frac{1}{2}$", "so $0.5$",
+                                             "\\boxed{2}", "\\boxed{7}", "it is $\\frac{2}{4}$"])
+    assert [r["answer"] for r in samples] == [None, None, "2", "7", None]
+    assert [r["vote"] for r in samples] == [0, 0, 1, 2, 0]
+    assert s["maj@5"] == 1.0
+    assert s["maj@4"] == 1.0  # 2 correct against 1 + 1

@@ -18,6 +18,7 @@ from rewardkit.eval.metrics import (
     summarize,
     token_stats,
     truncated_frac,
+    vote_keys,
 )
 
 
@@ -184,3 +185,61 @@ def test_by_difficulty_numeric_order_and_absent():
     assert [r["difficulty"] for r in by_difficulty(rows, n=1)] == [1, 2, 10]
     assert by_difficulty([dict(problem_id="x", tokens=1, finish_reason="stop", correct=True)],
                          n=1) == []
+
+
+# -- repeated problems: group by occurrence (issue 11 #15, review B7) -----------------------------
+def _repeated_rows(*, with_group: bool = True, with_sample: bool = True):
+    # Problem "a" drawn twice (0/4 correct, then 4/4), problem "b" once (0/4): 3 draws x 4 samples.
+    draws = [("a", 1, False, "3"), ("a", 1, True, "5"), ("b", 2, False, "7")]
+    rows = []
+    for g, (pid, difficulty, ok, answer) in enumerate(draws):
+        for i in range(4):
+            row = dict(problem_id=pid, tokens=10, finish_reason="stop", correct=ok,
+                       answer=answer, difficulty=difficulty)
+            if with_group:
+                row["group"] = g
+            if with_sample:
+                row["sample"] = i
+            rows.append(row)
+    return rows
+
+
+@pytest.mark.parametrize("with_group", [True, False])  # False: an old samples.jsonl
+def test_repeated_problem_counts_once_per_draw(with_group):
+    s = summarize(_repeated_rows(with_group=with_group), n=4)
+    assert s["accuracy"] == pytest.approx(1 / 3)  # 4 correct of 12
+    # per draw: pass@k = 0, 1, 0 for every k (c = 0 or c = n), so each mean is 1/3;
+    # pooled by id "a" would be n=8, c=4: pass@1 = 1/2 for "a", mean 1/4 != accuracy
+    assert s["pass@1"] == pytest.approx(1 / 3) == pytest.approx(s["accuracy"])
+    assert s["pass@2"] == pytest.approx(1 / 3)
+    assert s["pass@4"] == pytest.approx(1 / 3)
+    # maj@4 per draw: "3" wrong, "5" right, "7" wrong -> 1/3 (pooled: first 4 of "a" -> 0)
+    assert s["maj@4"] == pytest.approx(1 / 3)
+    assert s["num_groups"] == 3
+    d1 = s["by_difficulty"][0]
+    # difficulty 1 holds the two draws of "a": pass@4 = mean(0, 1) (pooled: 1 - 1/C(8,4))
+    assert (d1["difficulty"], d1["num_problems"], d1["pass@4"]) == (1, 2, 0.5)
+
+
+def test_rows_without_group_or_sample_group_by_consecutive_id():
+    # No way to tell the draws of "a" apart: they pool (n=8, c=4), "b" stays apart.
+    s = summarize(_repeated_rows(with_group=False, with_sample=False), n=4)
+    assert s["num_groups"] == 2
+    # "a": 1 - C(4,4)/C(8,4) = 1 - 1/70; "b": 0
+    assert s["pass@4"] == pytest.approx((1 - 1 / 70) / 2)
+
+
+def test_vote_keys_use_the_given_equivalence_in_reference_order():
+    seen = []
+
+    def same(reference, other):
+        seen.append((reference, other))
+        return reference.lower() == other.lower()
+
+    keys = vote_keys(["A", "b", None, "a", "B", "c"], [False, False, False, False, None, True],
+                     same)
+    # "A" opens 1, "b" opens 2, None: no vote, "a" joins 1, "B" (unjudged) joins 2, correct: 0
+    assert keys == [1, 2, None, 1, 2, 0]
+    assert ("A", "a") in seen and ("a", "A") not in seen  # the representative goes first
+    # maj@k over these keys: 1 and 2 tie 2-2 over the first 5, key 1 came first (wrong)
+    assert maj_at_k(keys, [False, False, False, False, None, True], 5) == 0.0

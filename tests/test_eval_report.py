@@ -132,3 +132,15 @@ def test_report_warns_when_settings_differ(tmp_path):
     assert '<p class="warn">These runs differ in data:' in page
     same = write_report(tmp_path / "same", [dict(runs[0], name="c"), runs[0]])["report"]
     assert 'class="warn"' not in same.read_text()
+
+
+def test_accuracy_judged_column_only_when_some_samples_are_unjudged():
+    # issue 11 #17: both accuracies are listed where they differ
+    from rewardkit.eval.report import markdown_table
+
+    clean = {"name": "a", "accuracy": 0.5, "accuracy_judged": 0.5, "unjudged_frac": 0.0}
+    timeouts = {"name": "b", "accuracy": 0.5, "accuracy_judged": 0.625, "unjudged_frac": 0.2}
+    assert "judged" not in markdown_table([clean])
+    table = markdown_table([clean, timeouts])
+    assert table.startswith("| run | accuracy | accuracy (judged) |")
+    assert "| 0.500 | 0.625 |" in table  # b: 0.5 of all, 0.625 = 0.5 / 0.8 of the judged

@@ -10,8 +10,8 @@ The story of the efficient-reasoning papers, in miniature and on a laptop CPU:
 3. length-aware recipes: the same GRPO run plus a published length reward. They keep the
    accuracy and drop most of the tokens.
 
-Every run is evaluated on the same held-out problems, sampling 4 replies per problem at
-temperature 0.6 as the reasoning papers do. The folder gets `summary.json`,
+Every run is evaluated on the same 200 distinct held-out problems, sampling 4 replies per problem
+at temperature 0.6 as the reasoning papers do. The folder gets `summary.json`,
 `pareto.png`, `report.html` (tables, plots, sample completions before and after), one
 `<run>/eval/` folder per run (usable with `rewardkit compare`) and the training runs themselves.
 """
@@ -113,7 +113,8 @@ def evaluate_model(model: Path, settings: DemoSettings) -> tuple[list[dict], dic
     from rewardkit.tasks import get_task
 
     task = get_task("arith")
-    problems = task.problems("test", settings.eval_problems, settings.seed)
+    # distinct problems (the split holds 7 one-step additions, so 200 draws once had repeats)
+    problems = task.problems("test", settings.eval_problems, settings.seed, distinct=True)
     sampler = HFSampler.from_pretrained(str(model), device="cpu")
     return evaluate(sampler, task, problems, n=settings.eval_samples,
                     max_new_tokens=settings.max_new_tokens, temperature=settings.eval_temperature,

@@ -3,55 +3,105 @@ r"""`rewardkit eval`: sample a model on a benchmark, verify as training does, wr
     rewardkit eval --model runs/x/checkpoints/step-200 --data gsm8k --limit 200 --n 4 \
         --max-new-tokens 512 --temperature 0.6 --out runs/eval/x
     rewardkit eval --model DIR --data aime24.jsonl --task math --n 16
+    rewardkit eval --model Qwen/Qwen2.5-0.5B-Instruct --data gsm8k --chat-template --top-p 0.95
 
 Writes samples.jsonl (every completion with its verdict) and summary.json (accuracy, pass@k,
-maj@k, tokens, truncation, accuracy per 1k tokens, accuracy at each --budgets value).
+maj@k, tokens, truncation, accuracy per 1k tokens, accuracy at each --budgets value). To measure
+what training saw, pass the run's sampling settings: --chat-template when the config has
+`sampling.chat_template: true`, and its --temperature and --top-p.
 """
 
 from __future__ import annotations
 
 import argparse
 import re
+import sys
 from pathlib import Path
 
 from rewardkit.errors import UserError
+
+DEFAULT_BATCH_SIZE = 32  # prompts per sampler call: bounded memory, and progress to show
+HUB_ID = re.compile(r"[\w.-]+/[\w.-]+")  # owner/name
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="evaluate a model: accuracy, pass@k, tokens, budgets",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", required=True, help="model folder (Hugging Face format)")
+    p.add_argument("--model", required=True,
+                   help="model folder (Hugging Face format), or hub id owner/name")
     p.add_argument("--data", required=True, help="task name (gsm8k, math, arith), JSONL file, "
                    "or hub id")
     p.add_argument("--task", help="verifier for a JSONL file or hub id (gsm8k, math, ...)")
     p.add_argument("--prompt-key", help="JSONL field holding the question (default: the task's)")
     p.add_argument("--answer-key", help="JSONL field holding the gold answer (default: the task's)")
-    p.add_argument("--limit", type=int, help="first N problems only")
+    p.add_argument("--limit", type=int, help="first N problems only (a generating task such as "
+                   "arith: N distinct ones, fewer with a warning where fewer exist)")
     p.add_argument("--n", type=int, default=1, help="samples per problem (default 1)")
     p.add_argument("--max-new-tokens", type=int, default=512)
     p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
+    p.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling (default 1.0: off)")
+    p.add_argument("--chat-template", action="store_true",
+                   help="wrap each prompt in the tokenizer's chat template, as training does "
+                   "with sampling.chat_template: true")
     p.add_argument("--budgets", help="comma-separated token budgets, e.g. 256,512 "
                    "(default: 1/8, 1/4, 1/2, 1 of --max-new-tokens)")
     p.add_argument("--reward", action="append", metavar="SPEC", default=[],
                    help="also score with NAME[:key=value,...] (repeatable)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--batch-size", type=int, help="prompts per sampler call (default: all)")
+    p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
+                   help=f"prompts per sampler call (default {DEFAULT_BATCH_SIZE}); each call has "
+                   "its own seed, so the samples depend on it")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
     p.add_argument("--dtype", default="auto", help="auto | float32 | bfloat16 | float16")
-    p.add_argument("--out", type=Path, help="output folder (default: runs/eval/MODEL-DATA)")
+    p.add_argument("--out", type=Path, help="output folder (default: runs/eval/MODEL-DATA, where "
+                   "MODEL names the run too for a checkpoint: RUN-step-N)")
     p.set_defaults(run=run)
 
 
-def load_sampler(model: str, *, device: str, dtype: str):
+def check_model(model: str) -> None:
+    """Fail early, in one line, on a --model that names no local folder and cannot be a hub id.
+
+    A hub id is `owner/name`; a path such as `runs/typo` has that shape too, so it is taken as a
+    path (and refused) when its first part is a local folder, or it starts like a path.
+    """
+    if Path(model).expanduser().exists():
+        return
+    first = model.split("/", 1)[0]
+    if (not HUB_ID.fullmatch(model) or model.startswith((".", "~", "/"))
+            or Path(first).is_dir()):
+        raise UserError("no such model folder", where=model)
+
+
+def load_sampler(model: str, *, device: str, dtype: str, chat_template: bool = False):
     """The Hugging Face sampler (imported here: torch loads only when a model is evaluated)."""
-    if not Path(model).exists() and not re.fullmatch(r"[\w.-]+/[\w.-]+", model):
-        raise UserError("no such model folder", where=model)  # and not a hub id (owner/name)
+    check_model(model)
     try:
         from rewardkit.sampling.hf import HFSampler
     except ImportError as e:
         raise UserError(f"evaluating a model needs the training extras ({e}); "
                         f"pip install 'rewardkit[train]'") from None
-    return HFSampler.from_pretrained(model, device=device, dtype=dtype)
+    try:
+        return HFSampler.from_pretrained(model, device=device, dtype=dtype,
+                                         chat_template=chat_template)
+    except (OSError, ValueError) as e:  # what transformers and the hub raise for a bad id/folder
+        first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UserError(f"cannot load the model: {first_line}", where=model) from None
+
+
+def default_out(model: str, data_label: str) -> Path:
+    """runs/eval/MODEL-DATA; a checkpoint `RUN/checkpoints/step-N` is named `RUN-step-N`, so two
+    runs evaluated at the same step do not share a folder.
+
+    >>> default_out("runs/grpo/checkpoints/step-200", "gsm8k").as_posix()
+    'runs/eval/grpo-step-200-gsm8k'
+    >>> default_out("Qwen/Qwen2.5-0.5B", "data/test.jsonl").as_posix()
+    'runs/eval/Qwen2.5-0.5B-test'
+    """
+    path = Path(model)
+    name = path.name
+    if path.parent.name == "checkpoints" and path.parent.parent.name:
+        name = f"{path.parent.parent.name}-{name}"
+    return Path("runs/eval") / f"{name}-{Path(data_label).stem}"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -60,9 +110,14 @@ def run(args: argparse.Namespace) -> int:
     from rewardkit.rewards.combine import RewardScorer, parse_spec
 
     for flag, value in (("--n", args.n), ("--max-new-tokens", args.max_new_tokens),
-                        ("--limit", args.limit or 1), ("--batch-size", args.batch_size or 1)):
+                        ("--limit", args.limit or 1), ("--batch-size", args.batch_size)):
         if value < 1:
             raise UserError(f"{flag} must be at least 1, got {value}")
+    if not 0.0 < args.top_p <= 1.0:
+        raise UserError(f"--top-p must be in (0, 1], got {args.top_p}")
+    if args.temperature < 0:
+        raise UserError(f"--temperature must be >= 0, got {args.temperature}")
+    check_model(args.model)
     budgets = _budgets(args.budgets) if args.budgets else None
     task, problems, label = load_eval_data(args.data, task=args.task, limit=args.limit,
                                            prompt_key=args.prompt_key,
@@ -70,15 +125,23 @@ def run(args: argparse.Namespace) -> int:
     rewards = [parse_spec(s) for s in args.reward] or None
     if rewards:
         RewardScorer(rewards)  # checks each reward's parameters now, before the model loads
-    sampler = load_sampler(args.model, device=args.device, dtype=args.dtype)
+    sampler = load_sampler(args.model, device=args.device, dtype=args.dtype,
+                           chat_template=args.chat_template)
     samples, summary = evaluate(
         sampler, task, problems, n=args.n, max_new_tokens=args.max_new_tokens,
-        temperature=args.temperature, seed=args.seed, rewards=rewards, budgets=budgets,
-        batch_size=args.batch_size, model=str(args.model), data=label)
-    out = args.out or Path("runs/eval") / f"{Path(args.model).name}-{Path(label).stem}"
+        temperature=args.temperature, top_p=args.top_p, seed=args.seed, rewards=rewards,
+        budgets=budgets, batch_size=args.batch_size, model=str(args.model), data=label,
+        progress=_progress)
+    summary["chat_template"] = args.chat_template
+    out = args.out or default_out(args.model, label)
     write_eval(out, samples, summary)
     _print_summary(summary, out)
     return 0
+
+
+def _progress(done: int, total: int) -> None:
+    # one line per sampler call, on stderr so that stdout stays the summary table
+    print(f"eval: sampled {done}/{total} problems", file=sys.stderr, flush=True)
 
 
 def _budgets(text: str) -> list[int]:
@@ -101,7 +164,7 @@ def _print_summary(s: dict, out: Path) -> None:
     keys = [k for k in s if k.startswith(("pass@", "maj@"))]
     keys += ["mean_tokens", "mean_tokens_correct", "mean_tokens_wrong", "truncated_frac",
              "accuracy_per_1k_tokens", "seconds"]
-    for key in ["accuracy", *keys]:
+    for key in ["accuracy", "accuracy_judged", "unjudged_frac", *keys]:
         v = s.get(key)
         table.add_row(key, "–" if v is None or v != v else f"{v:.4g}")
     for b, v in s.get("budgets", {}).items():

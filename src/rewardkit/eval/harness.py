@@ -5,13 +5,16 @@
     write_eval("runs/eval/x", samples, summary)   # samples.jsonl + summary.json
 
 Correctness comes from the same `task.verify` that training uses and prompts from the same
-`task.prompt`, so an eval number and a training `accuracy` mean the same thing (nanochat's
-reward = evaluate). The sampler is anything with the `Sampler` protocol, so tests pass a
-scripted one and no model is needed.
+`task.prompt` (nanochat's reward = evaluate), and `accuracy` has one definition in both places:
+the share of all completions judged correct, an unjudged one (`None`) counting as not correct;
+`accuracy_judged` beside it leaves the unjudged out. The two accuracies still differ where the
+settings do (an eval at another temperature, with or without the chat template). The sampler is
+anything with the `Sampler` protocol, so tests pass a scripted one and no model is needed.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import time
@@ -21,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from rewardkit.eval.metrics import difficulty_of, summarize
+from rewardkit.eval.metrics import difficulty_of, summarize, vote_keys
 from rewardkit.fileio import atomic_write_text, read_json
 from rewardkit.rewards.combine import RewardScorer, RewardSpec, nan_to_none, total_reward
 from rewardkit.sampling.base import Sampler, SamplingParams
@@ -59,9 +62,11 @@ def evaluate(
     """Sample `n` completions for each problem, verify, score; return (samples, summary).
 
     `samples` has one JSON-ready dict per completion, in problem order then sample order:
-    problem_id, sample, prompt, completion, tokens, finish_reason, correct, status, answer (the
-    task's extracted answer, or None), gold, difficulty (when the problem's meta has one), and
-    with `rewards` also `rewards` {name: value or None} and `reward` (the weighted total).
+    problem_id, group (the index of the problem in `problems`), sample, prompt, completion,
+    tokens, finish_reason, correct, status, answer (the task's extracted answer, or None), vote
+    (the maj@k cluster: `vote_keys` with the task's `same_answer`), gold, difficulty (when the
+    problem's meta has one), and with `rewards` also `rewards` {name: value or None} and `reward`
+    (the weighted total).
     `summary` holds the metrics of `rewardkit.eval.metrics.summarize` plus the run's settings.
 
     Prompts go to the sampler in chunks of `batch_size` (all at once by default); chunk i is
@@ -95,13 +100,18 @@ def evaluate(
             progress(len(groups), len(problems))
 
     scores = scorer.score(groups, step=0) if scorer else None  # P arrays of (G, K)
+    # a repeated wrong answer meets the same representatives again: judge each pair once
+    same_answer = functools.lru_cache(maxsize=4096)(task.same_answer)
     samples: list[dict[str, Any]] = []
     for p, (group, prompt) in enumerate(zip(groups, prompts)):
         totals = total_reward(scores[p], scorer.weights) if scorer else None  # (G,)
         difficulty = difficulty_of(group.problem.meta)
+        answers = group.answers or tuple(_extract(task, c.text) for c in group.completions)
+        votes = vote_keys(answers, group.correct, same_answer)  # (G,)
         for i, c in enumerate(group.completions):
             row: dict[str, Any] = {
                 "problem_id": group.problem.id,
+                "group": p,  # the draw: a problem drawn twice is two groups in the metrics
                 "sample": i,
                 "prompt": prompt,
                 "completion": c.text,
@@ -109,7 +119,8 @@ def evaluate(
                 "finish_reason": c.finish_reason,
                 "correct": group.correct[i],
                 "status": group.status[i],
-                "answer": _extract(task, c.text),
+                "answer": answers[i],
+                "vote": votes[i],
                 "gold": group.problem.answer,
             }
             if difficulty is not None:

@@ -6,8 +6,10 @@ can recompute everything from a `samples.jsonl`. Conventions used throughout:
 - **Correct** means the task's verifier said `True`. A verdict of `None` ("could not judge":
   timeout, unparseable gold, verifier error) counts as *not correct* in accuracy, pass@k, maj@k
   and budgets, and as *wrong* in the token statistics, so `correct` and `wrong` partition the
-  samples. The share of such samples is reported separately (`unjudged_frac`), so it is visible
-  rather than silently dropped.
+  samples. The share of such samples is reported separately (`unjudged_frac`), and so is the
+  accuracy over the judged samples only (`accuracy_judged`), so they are visible rather than
+  silently dropped. Training's `accuracy` and `accuracy_judged` (`train/metrics.accuracies`)
+  are defined the same way.
 - **Tokens** are policy tokens of the completion (`Completion.num_tokens`), never characters.
 - A sample is **truncated** when its `finish_reason` is "length" (it hit `max_new_tokens`).
 
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -60,14 +62,50 @@ def ks_for(n: int) -> list[int]:
 
 
 # -- maj@k ----------------------------------------------------------------------------------------
-def majority_answer(answers: Sequence[str | None]) -> int | None:
+def vote_keys(
+    answers: Sequence[str | None],
+    correct: Sequence[bool | None],
+    same: Callable[[str, str], bool],
+) -> list[int | None]:
+    """One vote per sample for maj@k: samples with the same key state the same answer.
+
+    Every sample the verifier judged correct votes 0 (its answer equals the gold, so they all
+    agree, including replies whose answer only the verifier's fallback extraction found). Other
+    samples with an answer join the first earlier cluster whose representative (its first answer)
+    `same(representative, answer)` accepts, else open a new key 1, 2, ...; samples without an
+    answer get None (no vote). A sample's key depends only on the samples before it, so the keys
+    of the first k samples are the same whether the vote is over k or over all of them.
+    `same` is the task's `Task.same_answer`, so `\\frac{1}{2}`, `\\dfrac{1}{2}` and `0.5` are
+    one vote on `math`.
+
+    >>> same = lambda a, b: float(a) == float(b)
+    >>> vote_keys(["0.5", ".50", None, "2", "4"], [False, False, True, True, False], same)
+    [1, 1, 0, 0, 2]
+    """
+    representatives: list[str] = []  # the first answer of cluster j + 1
+    keys: list[int | None] = []
+    for answer, ok in zip(answers, correct):
+        if ok is True:
+            keys.append(0)
+        elif answer is None:
+            keys.append(None)
+        else:
+            j = next((j for j, r in enumerate(representatives) if same(r, answer)), None)
+            if j is None:
+                representatives.append(answer)
+                j = len(representatives) - 1
+            keys.append(j + 1)
+    return keys
+
+
+def majority_answer(answers: Sequence[Hashable | None]) -> int | None:
     """Index of the sample whose answer wins the vote, or None when no sample has an answer.
 
-    Votes are exact matches of the extracted answer string with whitespace removed, so "1/2" and
-    "0.5" are different votes (the harness does no task-specific normalisation). Samples with no
-    extractable answer (None) do not vote. **Ties** go to the answer that appeared first in sample
-    order, a rule that never looks at correctness (breaking ties towards the gold would overstate
-    maj@k); the returned index is the first sample carrying the winning answer.
+    `answers` are vote keys (`vote_keys`) or, for rows written before those existed, extracted
+    answer strings, compared exactly with whitespace removed (so there "1/2" and "0.5" are
+    different votes). Samples with no answer (None) do not vote. **Ties** go to the answer that
+    appeared first in sample order, a rule that never looks at correctness (breaking ties towards
+    the gold would overstate maj@k); the returned index is the first sample carrying the winner.
 
     >>> majority_answer(["3", "4", "4", None])
     1
@@ -76,7 +114,7 @@ def majority_answer(answers: Sequence[str | None]) -> int | None:
     >>> majority_answer([None, None]) is None
     True
     """
-    keys = [None if a is None else "".join(a.split()) for a in answers]
+    keys = ["".join(a.split()) if isinstance(a, str) else a for a in answers]
     counts = Counter(k for k in keys if k is not None)
     if not counts:
         return None
@@ -84,12 +122,13 @@ def majority_answer(answers: Sequence[str | None]) -> int | None:
     return next(i for i, k in enumerate(keys) if k is not None and counts[k] == top)
 
 
-def maj_at_k(answers: Sequence[str | None], correct: Sequence[bool | None], k: int) -> float:
+def maj_at_k(answers: Sequence[Hashable | None], correct: Sequence[bool | None], k: int
+             ) -> float:
     """1.0 if the majority answer of the first k samples is correct, else 0.0 (see majority_answer).
 
     The winning answer's correctness is the verifier's verdict on the first sample carrying it
-    (all samples with the same answer string get the same verdict from a deterministic verifier).
-    No sample with an answer, or an unjudged winner: 0.0.
+    (with `vote_keys`, key 0 holds exactly the correct samples). No sample with an answer, or an
+    unjudged winner: 0.0.
 
     >>> maj_at_k(["3", "4", "4", "3", "3"], [False, True, True, False, False], 3)
     1.0
@@ -199,15 +238,51 @@ def _sort_key(label: Any) -> tuple:
     return (1, 0.0, str(label))
 
 
+def group_keys(samples: Sequence[Mapping[str, Any]]) -> list[Any]:
+    """The draw (group of samples) each row belongs to, so a problem drawn twice counts twice.
+
+    A row's `group` field (the harness writes the group's index) when it has one. Rows of older
+    files have none: a new group starts where `problem_id` changes or `sample` does not increase,
+    and rows with neither field pool by consecutive `problem_id`.
+
+    >>> group_keys([dict(problem_id="a", sample=0), dict(problem_id="a", sample=1),
+    ...             dict(problem_id="a", sample=0), dict(problem_id="b", sample=0)])
+    [0, 0, 1, 2]
+    >>> group_keys([dict(problem_id="a", group=7), dict(problem_id="a", group=7)])
+    [7, 7]
+    """
+    keys: list[Any] = []
+    previous: Mapping[str, Any] | None = None
+    for row in samples:
+        if "group" in row:
+            keys.append(row["group"])
+            continue
+        new = (previous is None or str(row["problem_id"]) != str(previous["problem_id"])
+               or ("sample" in row and "sample" in previous
+                   and row["sample"] <= previous["sample"]))
+        keys.append((keys[-1] if keys else -1) + 1 if new else keys[-1])
+        previous = row
+    return keys
+
+
+def _by_group(samples: Sequence[Mapping[str, Any]]) -> list[list[Mapping[str, Any]]]:
+    groups: dict[Any, list[Mapping[str, Any]]] = defaultdict(list)
+    for key, row in zip(group_keys(samples), samples):
+        groups[key].append(row)
+    return list(groups.values())
+
+
 def summarize(
     samples: Sequence[Mapping[str, Any]], *, n: int, budgets: Iterable[int] = ()
 ) -> dict[str, Any]:
     """The metrics of `summary.json` from per-sample rows.
 
     Each row needs `problem_id`, `tokens`, `finish_reason`, `correct` (True/False/None) and
-    `answer` (extracted, or None); `difficulty` is optional. Rows of one problem must be in
-    sample order (maj@k votes over the first k). pass@k and maj@k are averaged over problems, for
-    k in ks_for(n); a problem with fewer than k samples is left out of that k's average.
+    `answer` (extracted, or None); `group` (the draw's index, see `group_keys`), `vote` (see
+    `vote_keys`) and `difficulty` are optional. Rows of one group must be in sample order (maj@k
+    votes over the first k). pass@k and maj@k are averaged over groups (draws), so a problem drawn
+    twice counts twice and pass@1 equals accuracy; for k in ks_for(n), a group with fewer than k
+    samples is left out of that k's average.
 
     >>> rows = [dict(problem_id="a", tokens=10, finish_reason="stop", correct=True, answer="1"),
     ...         dict(problem_id="a", tokens=30, finish_reason="length", correct=False, answer=None)]
@@ -216,27 +291,28 @@ def summarize(
     (0.5, 1.0, 20.0, 0.5)
     """
     budgets = sorted({int(b) for b in budgets})
-    by_problem: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
-    for row in samples:
-        by_problem[str(row["problem_id"])].append(row)
+    groups = _by_group(samples)
 
     correct = [row["correct"] for row in samples]
     tokens = [int(row["tokens"]) for row in samples]
     accuracy = _mean([float(c is True) for c in correct])
+    judged = [c for c in correct if c is not None]
     out: dict[str, Any] = {
         "accuracy": accuracy,
+        "accuracy_judged": _mean([float(c is True) for c in judged]),
         "num_samples": len(samples),
+        "num_groups": len(groups),
         "unjudged_frac": _mean([float(c is None) for c in correct]),
     }
     for k in ks_for(n):
-        rows = [rs for rs in by_problem.values() if len(rs) >= k]
+        rows = [rs for rs in groups if len(rs) >= k]
         out[f"pass@{k}"] = _mean(
             [pass_at_k(len(rs), sum(r["correct"] is True for r in rs), k) for rs in rows]
         )
     for k in ks_for(n):
-        rows = [rs for rs in by_problem.values() if len(rs) >= k]
+        rows = [rs for rs in groups if len(rs) >= k]
         out[f"maj@{k}"] = _mean(
-            [maj_at_k([r["answer"] for r in rs], [r["correct"] for r in rs], k) for rs in rows]
+            [maj_at_k(_votes(rs), [r["correct"] for r in rs], k) for rs in rows]
         )
     out.update(token_stats(tokens, correct))
     out["truncated_frac"] = truncated_frac([row["finish_reason"] for row in samples])
@@ -248,29 +324,37 @@ def summarize(
     return out
 
 
+def _votes(rows: Sequence[Mapping[str, Any]]) -> list[Any]:
+    # the harness's answer clusters when every row has one, else the raw answer strings
+    if all("vote" in r for r in rows):
+        return [r["vote"] for r in rows]
+    return [r["answer"] for r in rows]
+
+
 def by_difficulty(samples: Sequence[Mapping[str, Any]], *, n: int) -> list[dict[str, Any]]:
     """One row per difficulty label (rows without one are left out; [] when none has one).
 
-    Row fields: difficulty, num_problems, num_samples, accuracy, pass@k for the largest k in
-    ks_for(n), mean_tokens, truncated_frac.
+    Row fields: difficulty, num_problems (draws: a problem drawn twice counts twice, as in
+    `summarize`), num_samples, accuracy, pass@k for the largest k in ks_for(n), mean_tokens,
+    truncated_frac.
 
     >>> rows = [dict(problem_id=i, tokens=t, finish_reason="stop", correct=c, difficulty=d)
     ...         for i, t, c, d in [(1, 10, True, 2), (2, 30, False, 1), (3, 50, True, 1)]]
     >>> [(r["difficulty"], r["accuracy"], r["mean_tokens"]) for r in by_difficulty(rows, n=1)]
     [(1, 0.5, 40.0), (2, 1.0, 10.0)]
     """
-    groups: dict[Any, list[Mapping[str, Any]]] = defaultdict(list)
-    for row in samples:
+    labels: dict[Any, list[Mapping[str, Any]]] = defaultdict(list)
+    per_group: dict[Any, dict[Any, list[bool]]] = defaultdict(lambda: defaultdict(list))
+    for key, row in zip(group_keys(samples), samples):
         label = row.get("difficulty")
         if label is not None:
-            groups[label].append(row)
+            labels[label].append(row)
+            per_group[label][key].append(row["correct"] is True)
     k = ks_for(n)[-1]
     out = []
-    for label in sorted(groups, key=_sort_key):
-        rows = groups[label]
-        per_problem: dict[str, list[bool]] = defaultdict(list)
-        for r in rows:
-            per_problem[str(r["problem_id"])].append(r["correct"] is True)
+    for label in sorted(labels, key=_sort_key):
+        rows = labels[label]
+        per_problem = per_group[label]
         out.append({
             "difficulty": label,
             "num_problems": len(per_problem),

@@ -26,6 +26,7 @@ from rewardkit.fileio import atomic_write_text
 # Table columns in order: (summary key, header, format). Columns no run has are left out.
 COLUMNS = [
     ("accuracy", "accuracy", "{:.3f}"),
+    ("accuracy_judged", "accuracy (judged)", "{:.3f}"),  # shown only where it differs
     ("pass@1", "pass@1", "{:.3f}"),
     ("maj@max", "maj@n", "{:.3f}"),
     ("pass@max", "pass@n", "{:.3f}"),
@@ -59,8 +60,10 @@ def _cell(row: Mapping[str, Any], key: str, fmt: str) -> str:
 
 
 def table_rows(runs: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[list[str]]]:
-    """(headers, cells) for the runs table; a column is kept when any run has a value for it."""
-    cols = [c for c in COLUMNS if any(_cell(r, c[0], c[2]) != "–" for r in runs)]
+    """(headers, cells) for the runs table; a column is kept when any run has a value for it,
+    and `accuracy_judged` only when some run has unjudged samples (else it repeats accuracy)."""
+    cols = [c for c in COLUMNS if any(_cell(r, c[0], c[2]) != "–" for r in runs)
+            and (c[0] != "accuracy_judged" or any(_num(r.get("unjudged_frac")) for r in runs))]
     headers = ["run", *[h for _, h, _ in cols]]
     cells = [[str(r.get("name", "?")), *[_cell(r, k, f) for k, _, f in cols]] for r in runs]
     return headers, cells

@@ -132,6 +132,32 @@ class Task:
             return False, "ok"
         return predicted.strip() == str(gold).strip(), "ok"
 
+    def same_answer(self, reference: str, other: str) -> bool:
+        """Whether `other` states the same final answer as `reference`, by this task's own check.
+
+        Equal strings (whitespace removed) always agree; otherwise `reference` is parsed as a
+        gold answer and `other` checked against it as the reply `\\boxed{other}`. The order is
+        verify(gold, prediction)'s, which matters where the check is not symmetric (math-verify).
+        A reference that does not parse, or a check that fails or cannot judge, means "not the
+        same". maj@k clusters its votes with this (`rewardkit.eval.metrics.vote_keys`).
+
+        >>> from rewardkit.tasks import get_task
+        >>> gsm8k = get_task("gsm8k")
+        >>> gsm8k.same_answer("1,000", "1000"), gsm8k.same_answer("0.5", "\\\\frac{1}{2}")
+        (True, True)
+        >>> gsm8k.same_answer("2", "3")
+        False
+        """
+        if "".join(reference.split()) == "".join(other.split()):
+            return True
+        try:
+            gold = self.parse_gold(reference)
+        except Exception:  # a hostile answer must not stop an eval: it just forms its own vote
+            return False
+        if gold is None:
+            return False
+        return self._check_safely(gold, f"\\boxed{{{other}}}")[0] is True
+
     def verify(self, group: Group) -> Group:
         """The group with one verdict and status per completion; the gold is parsed once."""
         gold = self.parse_gold(group.problem.answer)

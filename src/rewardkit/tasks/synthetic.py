@@ -11,8 +11,10 @@ the model is taught to write plain integers, and a verifier that forgives format
 
 Splits never overlap: every question falls into one bucket by a stable hash of its text
 (`test` 10%, `validation` 10%, `train` the rest), and `problems(split, n, seed)` only draws from
-its bucket. Within one call the questions are distinct while the bucket has unused ones; the
-same (split, n, seed, difficulties) always gives the same list.
+its bucket. Held-out splits (`test`, `validation`) give distinct questions only, and fewer than
+asked, with a warning saying how many exist, when the bucket runs out (with single-digit operands
+it holds about 8 questions of one addition); the `train` split is a stream that repeats questions
+once its bucket is used up. The same (split, n, seed, difficulties) always gives the same list.
 
 Warm-start traces (`concise_trace`, `verbose_trace`, `warm_start_examples`) reach the gold answer
 with only the needed steps, or with restating, re-checking and redoing steps: the mix makes a
@@ -22,10 +24,12 @@ supervised model "overthink", which length-aware RL rewards then cut back.
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import logging
 import random
 import re
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from rewardkit.errors import UserError
@@ -37,6 +41,10 @@ SPLITS = ("train", "validation", "test")
 _BUCKET = {"test": 0, "validation": 1}  # crc32(question) % 10 -> split; the other 8 are train
 _QUESTION = re.compile(r"(\d+(?:\+\d+)+)=\?")
 _INTEGER = re.compile(r"-?\d+")
+HELD_OUT = ("validation", "test")  # splits whose problems are distinct by default
+ENUMERATE_UP_TO = 100_000  # question spaces this small are listed in full (an exact count)
+
+log = logging.getLogger("rewardkit.tasks")
 
 
 def split_of(question: str) -> str:
@@ -80,12 +88,15 @@ class ArithTask(Task):
         *,
         difficulties: Sequence[int] | None = None,
         split: str = "train",
+        distinct: bool | None = None,
     ) -> list[Problem]:
         """`n` problems of `split`; difficulties cycle through `difficulties`.
 
-        Questions are distinct within one call while the split has unused questions of that
-        difficulty; once it has none left (small operands, few additions), further ones are
-        drawn uniformly from the split's questions, repeats included.
+        `distinct` (default: True for the held-out splits, False for `train`): every question
+        appears once; a difficulty whose questions are used up is skipped, and when all are, the
+        list is shorter than `n` and a warning says how many exist. Otherwise questions are
+        distinct while the split has unused ones of that difficulty, then drawn uniformly from
+        the split's questions, repeats included (a training stream).
 
         >>> [p.prompt for p in ArithTask().generate(3, seed=0, difficulties=[1, 2])]
         ['8+2=?', '4+7+3=?', '1+9=?']
@@ -95,11 +106,28 @@ class ArithTask(Task):
         levels = list(difficulties or self.difficulties)
         if not levels or any(not isinstance(d, int) or d < 1 for d in levels):
             raise UserError(f"difficulties must be integers >= 1, got {levels}")
+        if distinct if distinct is not None else split in HELD_OUT:
+            drawn = self._distinct(n, seed, levels, split)
+        else:
+            drawn = self._stream(n, seed, levels, split)
+        return [self._problem(nums, split) for nums in drawn]
+
+    def _problem(self, nums: Sequence[int], split: str) -> Problem:
+        question = "+".join(map(str, nums)) + "=?"
+        return Problem(id=f"arith:{question[:-2]}", prompt=question, answer=str(sum(nums)),
+                       task=self.name, meta={"difficulty": len(nums) - 1, "split": split})
+
+    def _no_problems(self, split: str, difficulty: int) -> UserError:
+        return UserError(f"the {split} split has no problems of difficulty {difficulty} "
+                         f"with operands up to {self.max_operand}")
+
+    def _stream(self, n: int, seed: int, levels: list[int], split: str) -> list[list[int]]:
+        """Distinct while a difficulty has unused questions, then uniform with repeats."""
         # A string seed is hashed by `random` itself (stable across runs and platforms).
         rng = random.Random(f"arith:{split}:{seed}")
         seen: set[str] = set()
         exhausted: set[int] = set()  # difficulties whose split questions are all used
-        out: list[Problem] = []
+        out: list[list[int]] = []
         for i in range(n):
             difficulty = levels[i % len(levels)]
             nums = self._draw(rng, difficulty, split, None if difficulty in exhausted else seen)
@@ -107,20 +135,51 @@ class ArithTask(Task):
                 exhausted.add(difficulty)
                 nums = self._draw(rng, difficulty, split, None)
             if nums is None:
-                raise UserError(f"the {split} split has no problems of difficulty {difficulty} "
-                                f"with operands up to {self.max_operand}")
-            question = "+".join(map(str, nums)) + "=?"
-            seen.add(question)
-            out.append(
-                Problem(
-                    id=f"arith:{question[:-2]}",
-                    prompt=question,
-                    answer=str(sum(nums)),
-                    task=self.name,
-                    meta={"difficulty": difficulty, "split": split},
-                )
-            )
+                raise self._no_problems(split, difficulty)
+            seen.add("+".join(map(str, nums)) + "=?")
+            out.append(nums)
         return out
+
+    def _distinct(self, n: int, seed: int, levels: list[int], split: str) -> list[list[int]]:
+        """Up to `n` distinct questions, cycling through `levels` and skipping used-up ones."""
+        sources = {d: self._unique(d, split, seed) for d in dict.fromkeys(levels)}
+        out: list[list[int]] = []
+        live = list(levels)  # the cycle, less the difficulties that are used up
+        i = 0
+        while len(out) < n and live:
+            difficulty = live[i % len(live)]
+            nums = next(sources[difficulty], None)
+            if nums is None:
+                if not any(len(x) == difficulty + 1 for x in out):
+                    raise self._no_problems(split, difficulty)
+                live = [d for d in live if d != difficulty]
+                continue  # the next difficulty now sits at position i
+            out.append(nums)
+            i += 1
+        if len(out) < n:
+            log.warning("arith: the %s split has only %d distinct problems of difficulties %s "
+                        "with operands up to %d; using all %d (asked for %d)", split, len(out),
+                        ", ".join(map(str, dict.fromkeys(levels))), self.max_operand, len(out), n)
+        return out
+
+    def _unique(self, difficulty: int, split: str, seed: int) -> Iterator[list[int]]:
+        """The split's questions of one difficulty, each once, in a seeded random order.
+
+        Small spaces are listed in full and shuffled, so "used up" is exact; larger ones are
+        drawn by rejection and count as used up after 2,000 draws find nothing new.
+        """
+        rng = random.Random(f"arith:{split}:{seed}:{difficulty}")
+        if self.max_operand ** (difficulty + 1) <= ENUMERATE_UP_TO:
+            every = [list(nums) for nums in itertools.product(range(1, self.max_operand + 1),
+                                                              repeat=difficulty + 1)
+                     if split_of("+".join(map(str, nums)) + "=?") == split]
+            rng.shuffle(every)
+            yield from every
+            return
+        seen: set[str] = set()
+        while (nums := self._draw(rng, difficulty, split, seen)) is not None:
+            seen.add("+".join(map(str, nums)) + "=?")
+            yield nums
 
     def _draw(
         self, rng: random.Random, difficulty: int, split: str, avoid: set[str] | None
@@ -135,10 +194,12 @@ class ArithTask(Task):
         return None
 
     def problems(
-        self, split: str, n: int, seed: int = 0, *, difficulties: Sequence[int] | None = None
+        self, split: str, n: int, seed: int = 0, *, difficulties: Sequence[int] | None = None,
+        distinct: bool | None = None,
     ) -> list[Problem]:
-        """The trainer's and eval's entry point: `n` problems of `split` ("train", "test", ...)."""
-        return self.generate(n, seed, difficulties=difficulties, split=split)
+        """The trainer's and eval's entry point: `n` problems of `split` ("train", "test", ...);
+        distinct ones for the held-out splits (see `generate`)."""
+        return self.generate(n, seed, difficulties=difficulties, split=split, distinct=distinct)
 
     def problem_from_row(self, row: Any, index: int) -> Problem:
         """A JSONL row {"question", "answer", "difficulty"?}; the answer is derived if missing."""

@@ -43,7 +43,7 @@ from rewardkit.rewards.combine import total_reward
 from rewardkit.sampling.base import Sampler, SamplingParams
 from rewardkit.train import filters
 from rewardkit.train.data import seed_for
-from rewardkit.train.metrics import rollout_metrics, sample_rows
+from rewardkit.train.metrics import accuracies, rollout_metrics, sample_rows
 from rewardkit.train.policy import (
     Row,
     collate,
@@ -289,7 +289,8 @@ def optimizer_step(run: Run, finite: bool) -> float:
 
 
 def evaluate(run: Run, step: int) -> dict[str, float]:
-    """Greedy accuracy and length on held-out problems (generator tasks), rank 0's view."""
+    """Greedy `eval/accuracy`, `eval/accuracy_judged` (as `metrics.accuracies` defines them) and
+    length on held-out problems (generator tasks), rank 0's view."""
     problems = run.eval_problems()
     if not problems:
         return {}
@@ -298,8 +299,8 @@ def evaluate(run: Run, step: int) -> dict[str, float]:
                             seed=seed_for(run.cfg.seed, step, 10**6))
     groups = [run.task.verify(Group(p, cs, run.cfg.sampling.max_new_tokens))
               for p, cs in zip(problems, run.sampler.sample(prompts, params))]
-    judged = [c for g in groups for c in g.correct if c is not None]
-    return {"eval/accuracy": float(np.mean(judged)) if judged else math.nan,
+    scores = accuracies([c for g in groups for c in g.correct])
+    return {**{f"eval/{k}": v for k, v in scores.items()},
             "eval/length_mean": float(np.mean([n for g in groups for n in g.lengths]))}
 
 

@@ -30,6 +30,21 @@ def _mean(values: Sequence[float] | np.ndarray) -> float:
     return float(arr.mean()) if arr.size else math.nan
 
 
+def accuracies(correct: Sequence[bool | None]) -> dict[str, float]:
+    """`accuracy` (share of all completions judged correct: an unjudged `None` counts as not
+    correct, as in `rewardkit eval`) and `accuracy_judged` (share of the judged ones); NaN when
+    there is nothing to average.
+
+    >>> accuracies([True, False, None, True])  # 2 of 4; 2 of the 3 judged
+    {'accuracy': 0.5, 'accuracy_judged': 0.6666666666666666}
+    """
+    judged = [c for c in correct if c is not None]
+    return {
+        "accuracy": sum(c is True for c in correct) / len(correct) if correct else math.nan,
+        "accuracy_judged": sum(judged) / len(judged) if judged else math.nan,
+    }
+
+
 def rollout_metrics(groups: Sequence[Group], scores: Sequence[np.ndarray], labels: Sequence[str],
                     weights: np.ndarray) -> dict[str, float]:
     """Reward, accuracy and length statistics over every completion sampled this step.
@@ -53,7 +68,7 @@ def rollout_metrics(groups: Sequence[Group], scores: Sequence[np.ndarray], label
     stacked = np.concatenate(scores) if scores else np.zeros((0, len(labels)))  # (P*G, K)
     for k, label in enumerate(labels):
         out[f"reward/{label}/mean"] = _mean(stacked[:, k])
-    out["accuracy"] = float(np.mean(judged)) if judged else math.nan
+    out.update(accuracies(correct))
     out["unjudged_frac"] = 1.0 - len(judged) / len(correct) if correct else math.nan
     out["length/mean"] = _mean(lengths)
     out["length/correct_mean"] = _mean(lengths[ok]) if ok.any() else math.nan
