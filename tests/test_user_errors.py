@@ -64,9 +64,9 @@ def test_train_bad_reward_fails_at_config_load(tmp_path, capsys, spec, message):
 
 
 def test_eval_bad_reward_fails_before_the_model_loads(tmp_path, capsys):
-    # the model path does not exist: reaching it would be a different error
+    # the model folder exists but holds no model: reaching the load would be a different error
     data = tmp_path / "d.jsonl"
     data.write_text('{"problem": "1+1", "answer": "2"}\n')
-    code = main(["eval", "--model", str(tmp_path / "no-such-model"), "--data", str(data),
+    code = main(["eval", "--model", str(tmp_path), "--data", str(data),
                  "--task", "math", "--reward", "hapo:mode=cosin"])
     _assert_one_line(capsys, code, r"reward 'hapo': mode must be one of")
