@@ -17,7 +17,7 @@ import torch
 import yaml
 
 import rewardkit.losses as losses
-from rewardkit.config import TrainConfig, dump_config
+from rewardkit.config import TrainConfig, dump_config, loss_kwargs
 from rewardkit.errors import UserError
 from rewardkit.fileio import atomic_write_text
 from rewardkit.registry import LOSSES, UnknownName
@@ -123,9 +123,8 @@ class Run:
 
         self.loss_fn = LOSSES.get(cfg.loss.name)
         accepted = inspect.signature(self.loss_fn).parameters
-        clip = {"clip_low": cfg.loss.clip_low, "clip_high": cfg.loss.clip_high,
-                "dual_clip": cfg.loss.dual_clip}
-        self.loss_kwargs = {k: v for k, v in clip.items() if k in accepted} | dict(cfg.loss.params)
+        # Only what the config set; everything else is the loss's own default.
+        self.loss_kwargs = loss_kwargs(cfg.loss)
         self.loss_batch_args = {"rewards", "group_ids", "max_new_tokens"} & set(accepted)
         self.kl_fn = losses.kl_estimator(cfg.loss.kl_estimator)
         self.aggregate = losses.aggregate
