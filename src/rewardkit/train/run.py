@@ -125,7 +125,8 @@ class Run:
         accepted = inspect.signature(self.loss_fn).parameters
         # Only what the config set; everything else is the loss's own default.
         self.loss_kwargs = loss_kwargs(cfg.loss)
-        self.loss_batch_args = {"rewards", "group_ids", "max_new_tokens"} & set(accepted)
+        self.loss_batch_args = ({"rewards", "group_ids", "max_new_tokens", "n_questions",
+                                 "n_tokens"} & set(accepted))
         self.kl_fn = losses.kl_estimator(cfg.loss.kl_estimator)
         self.aggregate = losses.aggregate
 
@@ -223,7 +224,7 @@ class Run:
         return float(t.item())
 
     def all_reduce_grads(self) -> None:
-        """Sum gradients over ranks (each rank pre-scaled its losses by its global share)."""
+        """Sum gradients over ranks (every minibatch loss was normalised by whole-batch counts)."""
         if self.world == 1:
             return
         for p in self.params:
