@@ -399,6 +399,11 @@ def validate_train_config(cfg: TrainConfig) -> None:
         if kwargs.get(name, 0) < 0:
             raise ConfigError(f"loss.{name}", f"must be >= 0, got {kwargs[name]}")
     warn_if_clip_is_inert(cfg, wants, kwargs)
+    if cfg.optim.updates_per_epoch > cfg.prompts_per_step:
+        logging.getLogger("rewardkit.config").warning(
+            "optim.updates_per_epoch (%d) > prompts_per_step (%d): each optimizer step takes whole "
+            "groups, so only %d steps per epoch have data and the others are skipped",
+            cfg.optim.updates_per_epoch, cfg.prompts_per_step, cfg.prompts_per_step)
     if "group_ids" in wants and cfg.optim.minibatch_size % cfg.sampling.group_size:
         raise ConfigError("optim.minibatch_size", f"loss {cfg.loss.name!r} needs whole groups in "
                           "a minibatch: use a multiple of sampling.group_size")

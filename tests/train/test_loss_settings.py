@@ -4,6 +4,7 @@ loss's own default (issue 11.2, B2), and a warning when clip settings cannot act
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pytest
 import torch
@@ -79,3 +80,25 @@ def test_warns_when_clip_settings_cannot_act(make_config, caplog, loss, optim, w
     with caplog.at_level(logging.WARNING, logger="rewardkit.config"):
         load_config(path)
     assert any("no clip bound can act" in r.getMessage() for r in caplog.records) == warns
+
+
+def test_more_updates_than_groups_warns_and_trains(make_config, tmp_path, caplog):
+    from rewardkit.train.loop import train
+
+    path = make_config(steps=1, prompts_per_step=2, optim={"updates_per_epoch": 3})
+    with caplog.at_level(logging.WARNING, logger="rewardkit.config"):
+        cfg = load_config(path)
+    assert any("only 2 steps per epoch have data" in r.getMessage() for r in caplog.records)
+    (row,) = train(cfg, tmp_path / "run", progress=False)
+    assert row["lr"] == cfg.optim.lr and row["grad_norm"] > 0
+
+
+CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs").rglob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", [p for p in CONFIGS if not p.name.startswith("sft_")],
+                         ids=lambda p: p.name)
+def test_no_shipped_config_sets_a_clip_that_cannot_act(path, caplog):
+    with caplog.at_level(logging.WARNING, logger="rewardkit.config"):
+        load_config(path)
+    assert not [r for r in caplog.records if "no clip bound can act" in r.getMessage()]

@@ -207,8 +207,7 @@ def policy_update(run: Run, rows: list[Row], step: int) -> dict[str, float]:
     if run.sum(len(rows)) == 0:  # every group was filtered out: nothing to learn from
         return {"loss": math.nan, "grad_norm": math.nan} | counters
     stats = StepStats()
-    n_updates = cfg.optim.epochs * cfg.optim.updates_per_epoch
-    loss_sum, grad_norm_sum = 0.0, 0.0
+    loss_sum, grad_norm_sum, n_updates = 0.0, 0.0, 0  # means over the optimizer steps taken
     for epoch in range(cfg.optim.epochs):
         # Shuffle whole groups: a minibatch that is a multiple of G keeps its groups intact
         # (DRPO normalises per question).
@@ -221,19 +220,23 @@ def policy_update(run: Run, rows: list[Row], step: int) -> dict[str, float]:
             # Every minibatch loss is normalised by the counts of the whole part on all ranks,
             # so the gradients summed over minibatches and ranks equal those of one big batch.
             norms = global_counts(run, part_rows, n_groups=len(part))
+            if norms["n_rows"] == 0:  # more optimizer steps than groups: nothing in this one
+                continue
             finite = True
             for i in range(0, len(part_rows), cfg.optim.minibatch_size):
                 mb = collate(part_rows[i: i + cfg.optim.minibatch_size],
                              pad_id=run.tokenizer.pad_token_id, device=run.device)
                 loss, mb_stats = minibatch_loss(run, mb, norms)
-                loss_sum += float(loss.detach()) / n_updates  # NaN shows here
+                loss_sum += float(loss.detach())  # NaN shows here
                 if not torch.isfinite(loss):
                     finite = False
                     continue
                 loss.backward()
                 stats.add(mb_stats, weight=float(mb.mask.sum()))
-            grad_norm_sum += optimizer_step(run, finite) / n_updates
-    return ({"loss": run.sum(loss_sum), "grad_norm": grad_norm_sum} | stats.reduce(run)
+            grad_norm_sum += optimizer_step(run, finite)
+            n_updates += 1
+    return ({"loss": run.sum(loss_sum) / n_updates, "grad_norm": grad_norm_sum / n_updates}
+            | stats.reduce(run)
             | counters | {"nonfinite_skipped": run.counters["nonfinite_skipped"]})
 
 
