@@ -104,7 +104,11 @@ def clip(
     "Proximal Policy Optimization Algorithms" (https://arxiv.org/abs/1707.06347); clip-higher
     from DAPO (https://arxiv.org/abs/2503.14476: clip_low 0.2, clip_high 0.28); dual clip from
     "Mastering Complex Control in MOBA Games with Deep RL" (https://arxiv.org/abs/1912.09729; verl
-    `clip_ratio_c`, default 3; DLER uses 10). Defaults 0.2 / 0.2 / off, as verl and TRL.
+    `clip_ratio_c`; DLER uses 10). Defaults 0.2 / 0.2 / off. That is TRL's PPO clip without a
+    dual clip; verl's `vanilla` policy loss (core_algos.compute_policy_loss_vanilla, checked at
+    commit 012be9d) always applies the dual clip, with clip_ratio_c = 3.0 unless set: pass
+    dual_clip=3.0 to match verl. (verl's `pg_clipfrac` also counts differently: tokens where the
+    clipped term is larger, whatever the advantage's sign.)
 
     A token whose ratio is past the bound on the side its advantage pushes toward gets no gradient:
     `clip_frac_high` counts A > 0 with ρ > 1 + clip_high, `clip_frac_low` A < 0 with
