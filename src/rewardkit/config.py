@@ -146,7 +146,9 @@ class TrainConfig:
     device: str = "auto"
     """auto | cpu | cuda"""
     dtype: str = "auto"
-    """weights: auto (bf16 on CUDA, fp32 on CPU) | float32 | bfloat16"""
+    """weights: auto (fp32 on every device; bf16 speed comes from `autocast`) | float32 |
+    bfloat16 (warned: AdamW updates of ~lr round away in bf16 weights) | float16 (LoRA only: no
+    loss scaling here)"""
     autocast: str = "auto"
     """matrix products in bf16 over fp32 weights, sampling and training alike (mixed precision,
     as TRL's default bf16=True): auto (bf16 where the device multiplies bf16 natively: CUDA, or
@@ -350,6 +352,9 @@ def validate_train_config(cfg: TrainConfig) -> None:
             raise ConfigError(key, f"must be >= {low}, got {_get(cfg, key)!r}")
     if not cfg.model:
         raise ConfigError("model", "no model given (a local HF directory or hub id)")
+    if cfg.dtype == "float16" and cfg.lora_rank == 0:
+        raise ConfigError("dtype", "float16 weights cannot be trained here (no loss scaling); use "
+                          "dtype: auto (fp32 weights, bf16 matrix products through autocast)")
 
     from rewardkit import rewards as _rewards  # noqa: F401  (registers the built-in rewards)
     from rewardkit import tasks as _tasks  # noqa: F401

@@ -20,10 +20,10 @@ import rewardkit.losses as losses
 from rewardkit.config import TrainConfig, dump_config, loss_kwargs
 from rewardkit.errors import UserError
 from rewardkit.fileio import atomic_write_text
+from rewardkit.precision import training_precision
 from rewardkit.registry import LOSSES, UnknownName
 from rewardkit.rewards.combine import RewardScorer, RewardSpec
 from rewardkit.sampling.base import Sampler
-from rewardkit.sampling.hf import resolve_autocast, resolve_dtype
 from rewardkit.tasks import get_task
 from rewardkit.train import checkpoint as ckpt
 from rewardkit.train.data import ProblemStream, load_problems
@@ -88,12 +88,12 @@ class Run:
         self.start_step = found[0] if found else 0
 
         torch.manual_seed(cfg.seed)  # LoRA adapters are initialised from the global generator
-        dtype = resolve_dtype(cfg.dtype, self.device)
+        # fp32 weights unless asked otherwise; matrix products in bf16 (autocast) where native.
+        dtype, self.autocast = training_precision(cfg.dtype, cfg.autocast, self.device,
+                                                  lora_rank=cfg.lora_rank)
         self.model, self.tokenizer = load_policy(cfg.model, device=self.device, dtype=dtype,
                                                  lora_rank=cfg.lora_rank,
                                                  weights_from=found[1] if found else None)
-        # Matrix products in bf16 over fp32 weights (sampling and training alike), or None.
-        self.autocast = resolve_autocast(cfg.autocast, self.device, dtype)
         # No reference model at all when there is no KL term.
         self.ref = (load_reference(cfg.model, self.model, device=self.device, dtype=dtype)
                     if cfg.loss.kl_coef > 0 else None)
