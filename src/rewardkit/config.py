@@ -392,7 +392,15 @@ def validate_train_config(cfg: TrainConfig) -> None:
 
     check("advantage", ADVANTAGES, cfg.advantage.name, 1, cfg.advantage.params)
     check("loss", LOSSES, cfg.loss.name, 4, cfg.loss.params)
-    wants = inspect.signature(LOSSES.get(cfg.loss.name)).parameters
+    loss_fn = LOSSES.get(cfg.loss.name)
+    wants = inspect.signature(loss_fn).parameters
+    declared = set(getattr(loss_fn, "batch_fields", ()))
+    for name, p in wants.items():
+        if (p.kind is p.KEYWORD_ONLY and p.default is p.empty and name not in declared
+                and name not in cfg.loss.params):
+            raise ConfigError("loss.name", f"loss {cfg.loss.name!r} requires {name!r}, which the "
+                              "trainer passes only when the loss declares it with "
+                              "@rewardkit.losses.batch_fields(...)")
     kwargs = loss_kwargs(cfg.loss)
     for name in LOSS_FIELDS:
         if name in kwargs and name not in cfg.loss.params and name not in wants:
@@ -409,7 +417,8 @@ def validate_train_config(cfg: TrainConfig) -> None:
             "optim.updates_per_epoch (%d) > prompts_per_step (%d): each optimizer step takes whole "
             "groups, so only %d steps per epoch have data and the others are skipped",
             cfg.optim.updates_per_epoch, cfg.prompts_per_step, cfg.prompts_per_step)
-    if "group_ids" in wants and cfg.optim.minibatch_size % cfg.sampling.group_size:
+    whole_groups = getattr(loss_fn, "whole_groups", False)
+    if whole_groups and cfg.optim.minibatch_size % cfg.sampling.group_size:
         raise ConfigError("optim.minibatch_size", f"loss {cfg.loss.name!r} needs whole groups in "
                           "a minibatch: use a multiple of sampling.group_size")
     if not hasattr(losses, f"kl_{cfg.loss.kl_estimator}"):

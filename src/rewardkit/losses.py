@@ -13,6 +13,9 @@ the (B, T) loss to a scalar is `aggregate`'s job, kept apart so a recipe picks i
 token_mean (DAPO), seq_mean (original GRPO, GSPO), constant (Dr. GRPO), sum (DRPO, or a trainer
 that divides by a global token count itself).
 
+A loss that needs more of the batch than those four (DRPO: rewards, question ids) says so with
+`@batch_fields(...)`; the trainer passes exactly the declared fields and nothing else.
+
 Log-ratios log π − log π_old are clamped to ±20 before exp, as verl does, so one bad token cannot
 overflow the ratio (a clamped token has no gradient through the ratio).
 """
@@ -29,6 +32,36 @@ from rewardkit.registry import LOSSES
 
 LOG_RATIO_CLAMP = 20.0
 AGGREGATIONS = ("token_mean", "seq_mean", "constant", "sum")
+BATCH_FIELDS = {
+    "rewards": "(B,) total reward of each row",
+    "group_ids": "(B,) index of each row's question in the step's batch",
+    "max_new_tokens": "the sampling budget (int)",
+    "n_questions": "questions in the whole optimizer step's batch, all minibatches and ranks",
+    "n_tokens": "completion tokens on the mask in that whole batch",
+}
+"""what `batch_fields` may declare, and what the trainer passes for each"""
+
+
+def batch_fields(*fields: str, whole_groups: bool = False):
+    """Declare the batch data a loss takes as keyword arguments beyond (logp, old_logp,
+    advantages, mask): names from BATCH_FIELDS. `whole_groups=True` asks the trainer to keep
+    every question's completions in one minibatch (no length sort), as per-question losses need.
+
+    >>> @batch_fields("rewards", whole_groups=True)
+    ... def my_loss(logp, old_logp, advantages, mask, *, rewards): ...
+    >>> my_loss.batch_fields, my_loss.whole_groups
+    (('rewards',), True)
+    """
+    unknown = sorted(set(fields) - set(BATCH_FIELDS))
+    if unknown:
+        raise ValueError(f"unknown batch field {unknown[0]!r}; known: {', '.join(BATCH_FIELDS)}")
+
+    def declare(fn):
+        fn.batch_fields = tuple(fields)
+        fn.whole_groups = whole_groups
+        return fn
+
+    return declare
 
 
 # ---------------------------------------------------------------------------------------------
@@ -246,6 +279,8 @@ def cispo(
 
 
 @LOSSES.register("drpo")
+@batch_fields("rewards", "group_ids", "max_new_tokens", "n_questions", "n_tokens",
+              whole_groups=True)
 def drpo(
     logp: Tensor,
     old_logp: Tensor,

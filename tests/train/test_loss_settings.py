@@ -102,3 +102,43 @@ def test_no_shipped_config_sets_a_clip_that_cannot_act(path, caplog):
     with caplog.at_level(logging.WARNING, logger="rewardkit.config"):
         load_config(path)
     assert not [r for r in caplog.records if "no clip bound can act" in r.getMessage()]
+
+
+# D8: losses declare the batch fields they take; parameter names alone change nothing.
+
+
+def test_drpo_declares_its_batch_fields(make_config, tmp_path):
+    run = trainer_loss(make_config, tmp_path, name="drpo", aggregation="sum")
+    assert run.loss_batch_args == {"rewards", "group_ids", "max_new_tokens", "n_questions",
+                                   "n_tokens"}
+    assert run.loss_whole_groups
+
+
+def test_a_parameter_name_alone_neither_batches_nor_passes_fields(make_config, tmp_path):
+    import declared_losses
+
+    declared_losses.SEEN.clear()
+    # minibatch 3 with G = 4 would be refused for a whole-groups loss; this one declared nothing
+    cfg = load_config(make_config(steps=1, loss={"name": "declared_losses.named_like_drpo"},
+                                  optim={"minibatch_size": 3}))
+    from rewardkit.train.loop import train
+
+    train(cfg, tmp_path / "run", progress=False)
+    assert declared_losses.SEEN and all(s["group_ids"] is None for s in declared_losses.SEEN)
+
+
+def test_a_declared_user_loss_gets_its_fields(make_config, tmp_path):
+    import declared_losses
+
+    declared_losses.SEEN.clear()
+    cfg = load_config(make_config(steps=1, loss={"name": "declared_losses.declared"}))
+    from rewardkit.train.loop import train
+
+    train(cfg, tmp_path / "run", progress=False)
+    assert declared_losses.SEEN[0]["rewards"].shape == declared_losses.SEEN[0]["group_ids"].shape
+
+
+def test_an_undeclared_required_field_is_a_config_error(make_config):
+    path = make_config(loss={"name": "declared_losses.undeclared_required"})
+    with pytest.raises(UserError, match=r"requires 'rewards'.*batch_fields"):
+        load_config(path)

@@ -215,7 +215,7 @@ def policy_update(run: Run, rows: list[Row], step: int) -> dict[str, float]:
         groups = rng.permutation(len(rows) // G if rows else 0)
         for part in np.array_split(groups, cfg.optim.updates_per_epoch):
             part_rows = [rows[g * G + i] for g in part for i in range(G)]
-            if "group_ids" not in run.loss_batch_args:  # no whole groups needed: cut padding
+            if not run.loss_whole_groups:  # no whole groups needed: sort by length, less padding
                 part_rows.sort(key=lambda r: len(r.prompt_ids) + len(r.completion_ids))
             # Every minibatch loss is normalised by the counts of the whole part on all ranks,
             # so the gradients summed over minibatches and ranks equal those of one big batch.

@@ -6,7 +6,6 @@ Kept apart from `loop.py` so that the loop reads as the algorithm.
 
 from __future__ import annotations
 
-import inspect
 import logging
 import math
 from functools import partial
@@ -122,11 +121,11 @@ class Run:
         self.recompose = resolve_recompose(cfg.filters.recompose)
 
         self.loss_fn = LOSSES.get(cfg.loss.name)
-        accepted = inspect.signature(self.loss_fn).parameters
         # Only what the config set; everything else is the loss's own default.
         self.loss_kwargs = loss_kwargs(cfg.loss)
-        self.loss_batch_args = ({"rewards", "group_ids", "max_new_tokens", "n_questions",
-                                 "n_tokens"} & set(accepted))
+        # What the loss declared it takes from the batch (losses.batch_fields), nothing more.
+        self.loss_batch_args = set(getattr(self.loss_fn, "batch_fields", ()))
+        self.loss_whole_groups = bool(getattr(self.loss_fn, "whole_groups", False))
         self.kl_fn = losses.kl_estimator(cfg.loss.kl_estimator)
         self.aggregate = losses.aggregate
 
