@@ -338,6 +338,26 @@ def test_aggregation_modes_by_hand():
     assert aggregate(loss, mask, "sum").item() == pytest.approx(10.0)
 
 
+def test_aggregation_with_whole_batch_counts_adds_up_over_minibatches():
+    # The batch of test_aggregation_modes_by_hand plus a masked row, cut into one-row
+    # minibatches; each gets the whole batch's counts (4 tokens, 2 rows with tokens, 3 rows).
+    loss = t64([[1.0, 2.0, 3.0], [4.0, 9.0, 9.0], [7.0, 7.0, 7.0]])
+    mask = t64([[1, 1, 1], [1, 0, 0], [0, 0, 0]])  # row 2: overlong-masked (weight 0)
+    counts = {"n_tokens": 4, "n_seqs": 2, "n_rows": 3}
+    expected = {  # one batch, by hand
+        "token_mean": 10 / 4,  # (1 + 2 + 3 + 4) / 4 = 2.5
+        "seq_mean": (6 / 3 + 4 / 1) / 2,  # rows with tokens only: (2 + 4) / 2 = 3
+        "constant": 10 / (3 * 5),  # Σ / (N_rows 3 × max_tokens 5) = 0.6667
+        "sum": 10.0,
+    }
+    for mode, value in expected.items():
+        parts = [aggregate(loss[i: i + 1], mask[i: i + 1], mode, max_tokens=5, **counts)
+                 for i in range(3)]
+        assert sum(p.item() for p in parts) == pytest.approx(value), mode
+        whole = aggregate(loss, mask, mode, max_tokens=5)
+        assert whole.item() == pytest.approx(value), mode
+
+
 def test_seq_mean_leaves_out_empty_sequences_and_constant_does_not():
     loss = t64([[1.0, 2.0], [5.0, 5.0]])
     mask = t64([[1, 1], [0, 0]])  # the second sequence is fully masked (e.g. overlong)
