@@ -266,6 +266,22 @@ def test_drpo_by_hand():
     torch.testing.assert_close(logp.grad, t64([[-0.25, -0.25], [0.25, 0.25], [0, 0], [0, 0]]))
 
 
+def test_drpo_with_whole_batch_counts_adds_up_over_questions():
+    # test_drpo_by_hand's batch, one question per call, each told the batch has Q = 2 questions
+    # and 8 tokens: the two calls' losses add up to the one-call loss, −log 2 / 2, with the same
+    # gradient (−1/4, +1/4 on q0's positive and negative; q1 has no pair).
+    logp = torch.log(t64([[0.5, 0.5], [0.25, 0.25], [0.9, 0.9], [0.8, 0.8]])).requires_grad_(True)
+    total = 0.0
+    for rows in ([0, 1], [2, 3]):
+        loss, _ = drpo(logp[rows], logp[rows].detach(), None, ones(2, 2),
+                       rewards=t64([1, 0, 1, 1])[rows], group_ids=torch.tensor([0, 0, 1, 1])[rows],
+                       tau=1.0, n_questions=2, n_tokens=8)
+        total = total + aggregate(loss, ones(2, 2), "sum")
+    total.backward()
+    assert total.item() == pytest.approx(-math.log(2) / 2)
+    torch.testing.assert_close(logp.grad, t64([[-0.25, -0.25], [0.25, 0.25], [0, 0], [0, 0]]))
+
+
 def test_drpo_length_weights_by_hand():
     # two positives of lengths 1 and 3 and one negative, L_max = 4, λ = 1:
     # ℓ = [0.25, 0.75] → w = [e^0.75, e^0.25] → normalised [1/(1+e^−0.5), 1/(1+e^0.5)]
