@@ -266,6 +266,22 @@ def test_drpo_by_hand():
     torch.testing.assert_close(logp.grad, t64([[-0.25, -0.25], [0.25, 0.25], [0, 0], [0, 0]]))
 
 
+def test_drpo_with_whole_batch_counts_adds_up_over_questions():
+    # test_drpo_by_hand's batch, one question per call, each told the batch has Q = 2 questions
+    # and 8 tokens: the two calls' losses add up to the one-call loss, −log 2 / 2, with the same
+    # gradient (−1/4, +1/4 on q0's positive and negative; q1 has no pair).
+    logp = torch.log(t64([[0.5, 0.5], [0.25, 0.25], [0.9, 0.9], [0.8, 0.8]])).requires_grad_(True)
+    total = 0.0
+    for rows in ([0, 1], [2, 3]):
+        loss, _ = drpo(logp[rows], logp[rows].detach(), None, ones(2, 2),
+                       rewards=t64([1, 0, 1, 1])[rows], group_ids=torch.tensor([0, 0, 1, 1])[rows],
+                       tau=1.0, n_questions=2, n_tokens=8)
+        total = total + aggregate(loss, ones(2, 2), "sum")
+    total.backward()
+    assert total.item() == pytest.approx(-math.log(2) / 2)
+    torch.testing.assert_close(logp.grad, t64([[-0.25, -0.25], [0.25, 0.25], [0, 0], [0, 0]]))
+
+
 def test_drpo_length_weights_by_hand():
     # two positives of lengths 1 and 3 and one negative, L_max = 4, λ = 1:
     # ℓ = [0.25, 0.75] → w = [e^0.75, e^0.25] → normalised [1/(1+e^−0.5), 1/(1+e^0.5)]
@@ -336,6 +352,26 @@ def test_aggregation_modes_by_hand():
     assert aggregate(loss, mask, "constant", max_tokens=5).item() == pytest.approx(1.0)
     # sum: 10
     assert aggregate(loss, mask, "sum").item() == pytest.approx(10.0)
+
+
+def test_aggregation_with_whole_batch_counts_adds_up_over_minibatches():
+    # The batch of test_aggregation_modes_by_hand plus a masked row, cut into one-row
+    # minibatches; each gets the whole batch's counts (4 tokens, 2 rows with tokens, 3 rows).
+    loss = t64([[1.0, 2.0, 3.0], [4.0, 9.0, 9.0], [7.0, 7.0, 7.0]])
+    mask = t64([[1, 1, 1], [1, 0, 0], [0, 0, 0]])  # row 2: overlong-masked (weight 0)
+    counts = {"n_tokens": 4, "n_seqs": 2, "n_rows": 3}
+    expected = {  # one batch, by hand
+        "token_mean": 10 / 4,  # (1 + 2 + 3 + 4) / 4 = 2.5
+        "seq_mean": (6 / 3 + 4 / 1) / 2,  # rows with tokens only: (2 + 4) / 2 = 3
+        "constant": 10 / (3 * 5),  # Σ / (N_rows 3 × max_tokens 5) = 0.6667
+        "sum": 10.0,
+    }
+    for mode, value in expected.items():
+        parts = [aggregate(loss[i: i + 1], mask[i: i + 1], mode, max_tokens=5, **counts)
+                 for i in range(3)]
+        assert sum(p.item() for p in parts) == pytest.approx(value), mode
+        whole = aggregate(loss, mask, mode, max_tokens=5)
+        assert whole.item() == pytest.approx(value), mode
 
 
 def test_seq_mean_leaves_out_empty_sequences_and_constant_does_not():

@@ -338,20 +338,3 @@ def test_bf16_autocast_sampling(sampler):
             assert torch.allclose(torch.tensor(x.logprobs[:n]), torch.tensor(y.logprobs[:n]),
                                   atol=0.05)
     assert next(sampler.model.parameters()).dtype == torch.float32  # weights untouched
-
-
-def test_resolve_autocast(monkeypatch):
-    from rewardkit.sampling import hf
-
-    cpu, f32 = torch.device("cpu"), torch.float32
-    assert hf.resolve_autocast("none", cpu, f32) is None
-    assert hf.resolve_autocast("bf16", cpu, f32) is torch.bfloat16
-    assert hf.resolve_autocast("bf16", cpu, torch.bfloat16) is None  # already 16-bit weights
-    monkeypatch.setattr(hf, "has_native_bf16", lambda device: True)
-    assert hf.resolve_autocast("auto", cpu, f32) is torch.bfloat16
-    monkeypatch.setattr(hf, "has_native_bf16", lambda device: False)
-    assert hf.resolve_autocast("auto", cpu, f32) is None
-    with pytest.raises(ValueError, match="autocast"):
-        hf.resolve_autocast("fp16", cpu, f32)
-    assert isinstance(hf.has_native_bf16(cpu), bool)
-    assert hf.has_native_bf16(torch.device("meta")) is False

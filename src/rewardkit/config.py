@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import re
 import types
 import typing
@@ -55,12 +56,14 @@ class LossConfig:
     name: str = "clip"
     """clip | gspo | cispo | drpo"""
     aggregation: str = "token_mean"
-    """token_mean (DAPO) | seq_mean (GRPO) | constant (Dr. GRPO: / max_new_tokens)"""
-    clip_low: float = 0.2
-    clip_high: float = 0.2
-    """0.28 for DAPO's clip-higher"""
+    """token_mean (DAPO) | seq_mean (GRPO) | constant (Dr. GRPO: / max_new_tokens) | sum (DRPO)"""
+    clip_low: float | None = None
+    """lower clip range; null = the loss's own default (clip 0.2, gspo 3e-4, cispo 1.0)"""
+    clip_high: float | None = None
+    """upper clip range; null = the loss's own default (clip 0.2, gspo 4e-4, cispo 4.0);
+    0.28 for DAPO's clip-higher"""
     dual_clip: float | None = None
-    """dual-clip constant c (e.g. 3 or 10) for negative advantages; null = off"""
+    """dual-clip constant c (> 1, e.g. 3 or 10) for negative advantages (clip only); null = off"""
     kl_coef: float = 0.0
     """KL to the reference model; 0 = no reference model is loaded"""
     kl_estimator: str = "k3"
@@ -68,7 +71,30 @@ class LossConfig:
     """put the KL penalty in the reward instead of the loss"""
     entropy_coef: float = 0.0
     params: dict[str, Any] = field(default_factory=dict)
-    """extra keyword parameters of the chosen loss (e.g. drpo's tau, lam)"""
+    """other keyword parameters of the chosen loss (e.g. drpo's tau, lam); a parameter with a
+    named field above (clip_low, clip_high, dual_clip) is set there, not here"""
+
+
+LOSS_FIELDS = ("clip_low", "clip_high", "dual_clip")
+"""LossConfig fields that are hyperparameters of the loss function itself"""
+
+
+def loss_kwargs(loss: LossConfig) -> dict[str, Any]:
+    """The keyword hyperparameters the trainer passes to the loss: the named fields that were
+    set (not null) and `params`. Unset means the loss's own default. Naming one parameter in
+    both places is a ConfigError, so neither can silently win.
+
+    >>> loss_kwargs(LossConfig(name="gspo"))
+    {}
+    >>> loss_kwargs(LossConfig(clip_high=0.28, params={"x": 1}))
+    {'clip_high': 0.28, 'x': 1}
+    """
+    named = {k: getattr(loss, k) for k in LOSS_FIELDS if getattr(loss, k) is not None}
+    both = sorted(set(named) & set(loss.params))
+    if both:
+        raise ConfigError(f"loss.params.{both[0]}", f"set twice (also as loss.{both[0]}); "
+                          f"keep loss.{both[0]} only")
+    return named | dict(loss.params)
 
 
 @dataclass
@@ -122,7 +148,9 @@ class TrainConfig:
     device: str = "auto"
     """auto | cpu | cuda"""
     dtype: str = "auto"
-    """weights: auto (bf16 on CUDA, fp32 on CPU) | float32 | bfloat16"""
+    """weights: auto (fp32 on every device; bf16 speed comes from `autocast`) | float32 |
+    bfloat16 (warned: AdamW updates of ~lr round away in bf16 weights) | float16 (LoRA only: no
+    loss scaling here)"""
     autocast: str = "auto"
     """matrix products in bf16 over fp32 weights, sampling and training alike (mixed precision,
     as TRL's default bf16=True): auto (bf16 where the device multiplies bf16 natively: CUDA, or
@@ -342,6 +370,9 @@ def validate_train_config(cfg: TrainConfig) -> None:
             raise ConfigError(key, f"must be >= {low}, got {_get(cfg, key)!r}")
     if not cfg.model:
         raise ConfigError("model", "no model given (a local HF directory or hub id)")
+    if cfg.dtype == "float16" and cfg.lora_rank == 0:
+        raise ConfigError("dtype", "float16 weights cannot be trained here (no loss scaling); use "
+                          "dtype: auto (fp32 weights, bf16 matrix products through autocast)")
 
     from rewardkit import rewards as _rewards  # noqa: F401  (registers the built-in rewards)
     from rewardkit import tasks as _tasks  # noqa: F401
@@ -379,9 +410,50 @@ def validate_train_config(cfg: TrainConfig) -> None:
 
     check("advantage", ADVANTAGES, cfg.advantage.name, 1, cfg.advantage.params)
     check("loss", LOSSES, cfg.loss.name, 4, cfg.loss.params)
-    wants = inspect.signature(LOSSES.get(cfg.loss.name)).parameters
-    if "group_ids" in wants and cfg.optim.minibatch_size % cfg.sampling.group_size:
+    loss_fn = LOSSES.get(cfg.loss.name)
+    wants = inspect.signature(loss_fn).parameters
+    declared = set(getattr(loss_fn, "batch_fields", ()))
+    for name, p in wants.items():
+        if (p.kind is p.KEYWORD_ONLY and p.default is p.empty and name not in declared
+                and name not in cfg.loss.params):
+            raise ConfigError("loss.name", f"loss {cfg.loss.name!r} requires {name!r}, which the "
+                              "trainer passes only when the loss declares it with "
+                              "@rewardkit.losses.batch_fields(...)")
+    kwargs = loss_kwargs(cfg.loss)
+    for name in LOSS_FIELDS:
+        if name in kwargs and name not in cfg.loss.params and name not in wants:
+            raise ConfigError(f"loss.{name}", f"loss {cfg.loss.name!r} has no parameter {name}")
+    if kwargs.get("dual_clip") is not None and kwargs["dual_clip"] <= 1:
+        raise ConfigError("loss.dual_clip", f"must be > 1 (e.g. 3 or 10), got "
+                          f"{kwargs['dual_clip']}")
+    for name in ("clip_low", "clip_high"):
+        if kwargs.get(name, 0) < 0:
+            raise ConfigError(f"loss.{name}", f"must be >= 0, got {kwargs[name]}")
+    warn_if_clip_is_inert(cfg, wants, kwargs)
+    if cfg.optim.updates_per_epoch > cfg.prompts_per_step:
+        logging.getLogger("rewardkit.config").warning(
+            "optim.updates_per_epoch (%d) > prompts_per_step (%d): each optimizer step takes whole "
+            "groups, so only %d steps per epoch have data and the others are skipped",
+            cfg.optim.updates_per_epoch, cfg.prompts_per_step, cfg.prompts_per_step)
+    whole_groups = getattr(loss_fn, "whole_groups", False)
+    if whole_groups and cfg.optim.minibatch_size % cfg.sampling.group_size:
         raise ConfigError("optim.minibatch_size", f"loss {cfg.loss.name!r} needs whole groups in "
                           "a minibatch: use a multiple of sampling.group_size")
     if not hasattr(losses, f"kl_{cfg.loss.kl_estimator}"):
         raise ConfigError("loss.kl_estimator", f"losses.kl_{cfg.loss.kl_estimator} is missing")
+
+
+def warn_if_clip_is_inert(cfg: TrainConfig, wants: Any, kwargs: dict[str, Any]) -> None:
+    """Warn when clip settings differ from the loss's defaults but cannot act: with one
+    optimizer step per batch the policy has not moved when the loss is taken, every ratio is
+    exactly 1, and no clip bound can bind (issue 11, B3)."""
+    if cfg.optim.epochs * cfg.optim.updates_per_epoch != 1:
+        return
+    changed = [k for k in LOSS_FIELDS
+               if k in kwargs and k in wants and kwargs[k] != wants[k].default]
+    if changed:
+        logging.getLogger("rewardkit.config").warning(
+            "loss.%s differ from %s's defaults but optim.epochs * optim.updates_per_epoch is 1: "
+            "every ratio is exactly 1, so no clip bound can act; raise optim.updates_per_epoch "
+            "(PPO-style mini-batches, e.g. 16 as in DAPO) for clipping to matter",
+            "/".join(changed), cfg.loss.name)

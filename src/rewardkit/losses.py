@@ -13,6 +13,9 @@ the (B, T) loss to a scalar is `aggregate`'s job, kept apart so a recipe picks i
 token_mean (DAPO), seq_mean (original GRPO, GSPO), constant (Dr. GRPO), sum (DRPO, or a trainer
 that divides by a global token count itself).
 
+A loss that needs more of the batch than those four (DRPO: rewards, question ids) says so with
+`@batch_fields(...)`; the trainer passes exactly the declared fields and nothing else.
+
 Log-ratios log π − log π_old are clamped to ±20 before exp, as verl does, so one bad token cannot
 overflow the ratio (a clamped token has no gradient through the ratio).
 """
@@ -29,6 +32,36 @@ from rewardkit.registry import LOSSES
 
 LOG_RATIO_CLAMP = 20.0
 AGGREGATIONS = ("token_mean", "seq_mean", "constant", "sum")
+BATCH_FIELDS = {
+    "rewards": "(B,) total reward of each row",
+    "group_ids": "(B,) index of each row's question in the step's batch",
+    "max_new_tokens": "the sampling budget (int)",
+    "n_questions": "questions in the whole optimizer step's batch, all minibatches and ranks",
+    "n_tokens": "completion tokens on the mask in that whole batch",
+}
+"""what `batch_fields` may declare, and what the trainer passes for each"""
+
+
+def batch_fields(*fields: str, whole_groups: bool = False):
+    """Declare the batch data a loss takes as keyword arguments beyond (logp, old_logp,
+    advantages, mask): names from BATCH_FIELDS. `whole_groups=True` asks the trainer to keep
+    every question's completions in one minibatch (no length sort), as per-question losses need.
+
+    >>> @batch_fields("rewards", whole_groups=True)
+    ... def my_loss(logp, old_logp, advantages, mask, *, rewards): ...
+    >>> my_loss.batch_fields, my_loss.whole_groups
+    (('rewards',), True)
+    """
+    unknown = sorted(set(fields) - set(BATCH_FIELDS))
+    if unknown:
+        raise ValueError(f"unknown batch field {unknown[0]!r}; known: {', '.join(BATCH_FIELDS)}")
+
+    def declare(fn):
+        fn.batch_fields = tuple(fields)
+        fn.whole_groups = whole_groups
+        return fn
+
+    return declare
 
 
 # ---------------------------------------------------------------------------------------------
@@ -104,7 +137,11 @@ def clip(
     "Proximal Policy Optimization Algorithms" (https://arxiv.org/abs/1707.06347); clip-higher
     from DAPO (https://arxiv.org/abs/2503.14476: clip_low 0.2, clip_high 0.28); dual clip from
     "Mastering Complex Control in MOBA Games with Deep RL" (https://arxiv.org/abs/1912.09729; verl
-    `clip_ratio_c`, default 3; DLER uses 10). Defaults 0.2 / 0.2 / off, as verl and TRL.
+    `clip_ratio_c`; DLER uses 10). Defaults 0.2 / 0.2 / off. That is TRL's PPO clip without a
+    dual clip; verl's `vanilla` policy loss (core_algos.compute_policy_loss_vanilla, checked at
+    commit 012be9d) always applies the dual clip, with clip_ratio_c = 3.0 unless set: pass
+    dual_clip=3.0 to match verl. (verl's `pg_clipfrac` also counts differently: tokens where the
+    clipped term is larger, whatever the advantage's sign.)
 
     A token whose ratio is past the bound on the side its advantage pushes toward gets no gradient:
     `clip_frac_high` counts A > 0 with ρ > 1 + clip_high, `clip_frac_low` A < 0 with
@@ -242,6 +279,8 @@ def cispo(
 
 
 @LOSSES.register("drpo")
+@batch_fields("rewards", "group_ids", "max_new_tokens", "n_questions", "n_tokens",
+              whole_groups=True)
 def drpo(
     logp: Tensor,
     old_logp: Tensor,
@@ -251,6 +290,8 @@ def drpo(
     rewards: Tensor,
     group_ids: Tensor,
     max_new_tokens: int | None = None,
+    n_questions: int | None = None,
+    n_tokens: float | None = None,
     tau: float = 10.0,
     lam: float = 0.1,
     beta: float = 1e3,
@@ -272,7 +313,12 @@ def drpo(
     neither and is left out), `group_ids` (B,) ints naming each completion's question, and
     `max_new_tokens` L_max (default: the mask width T, which is what the released code divides by).
     Lengths L are the mask sums; a sequence with no tokens on the mask is left out. `advantages`
-    is ignored (pass None): DRPO builds its own weights.
+    is ignored (pass None): DRPO builds its own weights. `n_questions` (Q) and `n_tokens` (the
+    KL's token count) default to this call's; a trainer that splits a batch into minibatches of
+    whole questions passes the whole batch's, so the minibatch losses add up to the batch's.
+    The adaptive KL weight sg(max(β·(KL − δ), 0)) is computed from this call's KL (its tokens
+    only), so with several minibatches it is per minibatch; the KL gradient is 0 at ratio 1, so
+    the first (on-policy) update does not depend on it.
 
     The per-token loss spreads each sequence's share over its tokens so that
     `aggregate(loss, mask, "sum")` is exactly the objective above, value and gradient: aggregate
@@ -322,8 +368,9 @@ def drpo(
         lse = torch.where(n_neg.unsqueeze(1) > 0, lse, torch.zeros_like(lse))
         soft = torch.where(member & neg, torch.exp(z - lse), torch.zeros_like(z)).sum(0)  # (B,)
         lme = (lse.squeeze(1) - torch.log(n_neg.clamp(min=1).to(dtype)))[group]  # (B,)
-        coef_pos = torch.where(valid & pos, w_norm, torch.zeros_like(w_norm)) / max(n_q, 1)
-        coef_neg = torch.where(valid & neg, soft, torch.zeros_like(soft)) / max(n_q, 1)
+        q_norm = max(n_q if n_questions is None else n_questions, 1)  # Q in −(1/Q)·Σ_q J_q
+        coef_pos = torch.where(valid & pos, w_norm, torch.zeros_like(w_norm)) / q_norm
+        coef_neg = torch.where(valid & neg, soft, torch.zeros_like(soft)) / q_norm
 
     # Σ_t of row i: −coef₊·s_i for positives; coef₋·[(s_i − sg s_i) + τ·LME] for negatives, whose
     # sum over the negatives has value τ·LME_q/Q and gradient Σ softmax_i·∇s_i/Q, as it should.
@@ -334,14 +381,14 @@ def drpo(
 
     ratio = torch.exp(log_ratio)
     k3 = ratio - 1 - log_ratio  # (B, T) k3 estimate of KL(π_old ‖ π), ≥ 0
-    n_tok = m.sum().clamp(min=1)
-    kl = (k3 * m).sum() / n_tok
+    kl = (k3 * m).sum() / m.sum().clamp(min=1)  # this call's token mean
     kl_coef = (beta * (kl - delta)).clamp(min=0).detach()  # the adaptive trust-region weight
-    loss = torch.where(on, per_tok + kl_coef * k3 / n_tok, torch.zeros_like(per_tok))
+    kl_norm = m.sum().clamp(min=1) if n_tokens is None else max(float(n_tokens), 1.0)
+    loss = torch.where(on, per_tok + kl_coef * k3 / kl_norm, torch.zeros_like(per_tok))
 
     with torch.no_grad():
         stats = {
-            "objective": float(-(per_tok * m).sum()),  # (1/Q)·Σ_q J_q
+            "objective": float(-(per_tok * m).sum()) * q_norm / max(n_q, 1),  # mean J_q here
             "kl": float(kl),
             "kl_coef": float(kl_coef),
             "valid_group_frac": float(valid_q.to(dtype).mean()) if n_q else math.nan,
@@ -354,39 +401,51 @@ def drpo(
 # aggregation
 
 
-def aggregate(loss: Tensor, mask: Tensor, mode: str, *, max_tokens: int | None = None) -> Tensor:
+def aggregate(loss: Tensor, mask: Tensor, mode: str, *, max_tokens: int | None = None,
+              n_tokens: float | None = None, n_seqs: float | None = None,
+              n_rows: float | None = None) -> Tensor:
     """Reduce a per-token loss (B, T) to a scalar.
 
-    - `token_mean` (DAPO, https://arxiv.org/abs/2503.14476): Σ ℓ·m / Σ m; long answers weigh
-      per token.
-    - `seq_mean` (original GRPO): mean over sequences of (Σ_t ℓ·m / Σ_t m); sequences with no
-      token on the mask are left out of the mean (not counted as 0).
-    - `constant` (Dr. GRPO, https://arxiv.org/abs/2503.20783): Σ ℓ·m / (max_tokens × B), B all
-      rows; max_tokens is the sampling budget. No length bias from the normaliser.
-    - `sum`: Σ ℓ·m, for losses that normalise themselves (DRPO) or a trainer that divides by a
-      count gathered over the whole accumulated batch.
+    - `token_mean` (DAPO, https://arxiv.org/abs/2503.14476): Σ ℓ·m / N_tok, N_tok = Σ m; long
+      answers weigh per token.
+    - `seq_mean` (original GRPO): Σ_i (Σ_t ℓ·m / Σ_t m) / N_seq, N_seq = the rows with a token on
+      the mask; rows with none are left out of the mean (not counted as 0).
+    - `constant` (Dr. GRPO, https://arxiv.org/abs/2503.20783): Σ ℓ·m / (max_tokens × N_rows),
+      N_rows all rows; max_tokens is the sampling budget. No length bias from the normaliser.
+      verl's `seq-mean-token-sum-norm` is Σ ℓ·m / T with T the padded response width
+      (`loss_mask.shape[-1]`) and no division by the rows: with T = max_tokens, this mode is
+      verl's divided by the number of rows.
+    - `sum`: Σ ℓ·m, for losses that normalise themselves (DRPO, given its global counts).
 
-    With nothing on the mask every mode returns 0 (still attached to the graph).
+    The counts default to this call's. A trainer that accumulates minibatches (or ranks) passes
+    the counts of the whole batch, so the minibatch results add up to the one-batch result
+    (N_tok and N_seq of the whole batch; N_rows all its rows). With nothing on the mask every
+    mode returns 0 (still attached to the graph).
 
     >>> import torch
     >>> loss = torch.tensor([[1.0, 2.0, 3.0], [4.0, 0.0, 0.0]])
     >>> mask = torch.tensor([[1, 1, 1], [1, 0, 0]])
     >>> [float(aggregate(loss, mask, mode, max_tokens=4)) for mode in AGGREGATIONS]
     [2.5, 3.0, 1.25, 10.0]
+    >>> float(aggregate(loss[:1], mask[:1], "seq_mean", n_seqs=2))  # row 1 of 2: (6/3)/2
+    1.0
     """
     m = mask.to(loss.dtype)
     total = torch.where(m > 0, loss * m, torch.zeros_like(loss))  # (B, T); NaN-safe on padding
     if mode == "token_mean":
-        return total.sum() / m.sum().clamp(min=1)
+        count = m.sum().clamp(min=1) if n_tokens is None else max(float(n_tokens), 1.0)
+        return total.sum() / count
     if mode == "seq_mean":
         n_tok = m.sum(-1)  # (B,)
-        has = (n_tok > 0).to(loss.dtype)
+        has = (n_tok > 0).to(loss.dtype)  # (B,)
         per_seq = total.sum(-1) / n_tok.clamp(min=1)  # (B,)
-        return (per_seq * has).sum() / has.sum().clamp(min=1)
+        count = has.sum().clamp(min=1) if n_seqs is None else max(float(n_seqs), 1.0)
+        return (per_seq * has).sum() / count
     if mode == "constant":
         if max_tokens is None or max_tokens <= 0:
             raise ValueError("aggregation 'constant' needs max_tokens > 0 (the sampling budget)")
-        return total.sum() / (loss.shape[0] * max_tokens)
+        rows = loss.shape[0] if n_rows is None else float(n_rows)
+        return total.sum() / (max(rows, 1) * max_tokens)
     if mode == "sum":
         return total.sum()
     raise UserError(f"unknown loss aggregation {mode!r}; known: {', '.join(AGGREGATIONS)}")

@@ -184,15 +184,16 @@ MATMUL_ATTENTION_MAX_LEN = 160
 def _causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """Causal self-attention (B, nh, S, hd) for the training pass; k, v may have fewer heads.
 
-    SDPA, except when gradients are wanted for bf16 on a CPU and sequences are short: there
-    torch's flash-attention backward costs more than two plain matmuls and a softmax over the
-    materialised (B, nh, S, S) scores (measured on 16 rows x 4 heads, forward + backward:
-    13.7 vs 6.6 ms at S = 96, 25.6 vs 18.0 at 160, about even at 192, SDPA 3x faster at 512; without
-    gradients SDPA is never slower). The softmax is taken in fp32, as SDPA's math kernel does.
+    SDPA, except for bf16 on a CPU with short sequences: there torch's flash-attention backward
+    costs more than two plain matmuls and a softmax over the materialised (B, nh, S, S) scores
+    (measured on 16 rows x 4 heads, forward + backward: 13.7 vs 6.6 ms at S = 96, 25.6 vs 18.0 at
+    160, about even at 192, SDPA 3x faster at 512). The softmax is taken in fp32, as SDPA's math
+    kernel does. The kernel depends on dtype, device and length only, never on grad mode: the
+    old log-probs (no grad) and the new ones (grad) of one batch must be computed by the same
+    arithmetic, or an off-policy update would start with ratios != 1.
     """
     nh, nkv, S, hd = q.shape[1], k.shape[1], q.shape[2], q.shape[3]
-    if (q.device.type != "cpu" or q.dtype != torch.bfloat16 or S > MATMUL_ATTENTION_MAX_LEN
-            or not torch.is_grad_enabled()):
+    if q.device.type != "cpu" or q.dtype != torch.bfloat16 or S > MATMUL_ATTENTION_MAX_LEN:
         return F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=hd**-0.5,
                                               enable_gqa=nh != nkv)
     if nh != nkv:

@@ -49,66 +49,15 @@ from typing import Any, Literal
 import torch
 from transformers.cache_utils import Cache, DynamicCache, DynamicLayer
 
+from rewardkit.precision import (  # noqa: F401  (re-exported: the sampler's historic home)
+    has_native_bf16,
+    resolve_autocast,
+    resolve_device,
+    resolve_dtype,
+)
 from rewardkit.sampling._fast_decode import FastDecoder
 from rewardkit.sampling.base import SamplingParams
 from rewardkit.types import Completion
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """ "auto" -> cuda if available else cpu; anything else is passed to torch.device."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
-def resolve_dtype(dtype: str | torch.dtype, device: torch.device) -> torch.dtype:
-    """ "auto" -> bf16 on CUDA (when supported), fp32 elsewhere; or a name such as "float16"."""
-    if isinstance(dtype, torch.dtype):
-        return dtype
-    if dtype == "auto":
-        if device.type == "cuda" and torch.cuda.is_bf16_supported():
-            return torch.bfloat16
-        return torch.float32
-    names = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
-    resolved = names.get(dtype, getattr(torch, dtype, None))
-    if not isinstance(resolved, torch.dtype):
-        raise ValueError(f"unknown dtype {dtype!r}")
-    return resolved
-
-
-def has_native_bf16(device: torch.device) -> bool:
-    """Whether `device` multiplies bf16 matrices in hardware (so bf16 autocast is a speed-up).
-
-    CUDA: what torch reports. CPU: the AVX512-BF16 or AMX-BF16 instructions (read from
-    /proc/cpuinfo; elsewhere False). Without them oneDNN emulates bf16, which is slower than fp32.
-    """
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    if device.type != "cpu":
-        return False
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = next((line for line in f if line.startswith("flags")), "").split()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
-def resolve_autocast(
-    autocast: str, device: torch.device, weights: torch.dtype
-) -> torch.dtype | None:
-    """The autocast dtype for `autocast` ("none" | "bf16" | "auto"), or None for none.
-
-    "auto" -> bf16 when the weights are fp32 and the device has native bf16 (`has_native_bf16`);
-    weights already in a 16-bit dtype need no autocast.
-    """
-    if autocast not in ("none", "bf16", "auto"):
-        raise ValueError(f"autocast must be none, bf16 or auto, not {autocast!r}")
-    if autocast == "none" or weights != torch.float32:
-        return None
-    if autocast == "auto" and not has_native_bf16(device):
-        return None
-    return torch.bfloat16
 
 
 def load_model(

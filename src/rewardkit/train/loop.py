@@ -21,8 +21,9 @@ so `old_logp = logp.detach()` is exact and saves a forward pass.
 Distributed (`accelerate launch --num_processes N -m rewardkit train ...`): groups stay whole
 inside one process. Each rank samples and scores its share of the prompts, advantages are computed
 over the gathered batch (so batch-whitening estimators see all of it), gradients are summed across
-ranks after each rank's accumulation (each loss is pre-scaled by its share of the global batch),
-and every rank takes the same optimizer step. Metrics and reward state use the gathered groups.
+ranks after each rank's accumulation (each minibatch loss is normalised by the counts of the whole
+batch on all ranks), and every rank takes the same optimizer step. Metrics and reward state use
+the gathered groups.
 """
 
 from __future__ import annotations
@@ -206,8 +207,8 @@ def policy_update(run: Run, rows: list[Row], step: int) -> dict[str, float]:
                 "nonfinite_skipped": run.counters["nonfinite_skipped"]}
     if run.sum(len(rows)) == 0:  # every group was filtered out: nothing to learn from
         return {"loss": math.nan, "grad_norm": math.nan} | counters
-    stats: dict[str, float] = defaultdict(float)
-    n_updates = cfg.optim.epochs * cfg.optim.updates_per_epoch
+    stats = StepStats()
+    loss_sum, grad_norm_sum, n_updates = 0.0, 0.0, 0  # means over the optimizer steps taken
     for epoch in range(cfg.optim.epochs):
         # Shuffle whole groups: a minibatch that is a multiple of G keeps its groups intact
         # (DRPO normalises per question).
@@ -215,35 +216,82 @@ def policy_update(run: Run, rows: list[Row], step: int) -> dict[str, float]:
         groups = rng.permutation(len(rows) // G if rows else 0)
         for part in np.array_split(groups, cfg.optim.updates_per_epoch):
             part_rows = [rows[g * G + i] for g in part for i in range(G)]
-            if "group_ids" not in run.loss_batch_args:  # no whole groups needed: cut padding
+            if not run.loss_whole_groups:  # no whole groups needed: sort by length, less padding
                 part_rows.sort(key=lambda r: len(r.prompt_ids) + len(r.completion_ids))
-            # Each minibatch loss is scaled by its share of the global part, so the gradients
-            # summed over minibatches and ranks equal those of one big batch.
-            n_rows = run.sum(len(part_rows))
-            n_tokens = run.sum(sum(len(r.completion_ids) * r.weight for r in part_rows))
+            # Every minibatch loss is normalised by the counts of the whole part on all ranks,
+            # so the gradients summed over minibatches and ranks equal those of one big batch.
+            norms = global_counts(run, part_rows, n_groups=len(part))
+            if norms["n_rows"] == 0:  # more optimizer steps than groups: nothing in this one
+                continue
             finite = True
             for i in range(0, len(part_rows), cfg.optim.minibatch_size):
                 mb = collate(part_rows[i: i + cfg.optim.minibatch_size],
                              pad_id=run.tokenizer.pad_token_id, device=run.device)
-                share = (float(mb.mask.sum()) / max(n_tokens, 1e-9)
-                         if cfg.loss.aggregation == "token_mean" else len(mb.mask) / n_rows)
-                # ("sum", DRPO: the minibatch's mean over its questions, weighted by their share)
-                loss, mb_stats = minibatch_loss(run, mb)
-                stats["loss"] += float(loss.detach()) * share / n_updates  # NaN shows here
+                loss, mb_stats = minibatch_loss(run, mb, norms)
+                loss_sum += float(loss.detach())  # NaN shows here
                 if not torch.isfinite(loss):
                     finite = False
                     continue
-                (loss * share).backward()
-                for k, v in mb_stats.items():  # share-weighted means (NaN: nothing on the mask)
-                    stats[k] += v * share / n_updates if math.isfinite(v) else 0.0
-            grad_norm = optimizer_step(run, finite)
-            stats["grad_norm"] += grad_norm / n_updates
-    out = {k: run.sum(v) if k != "grad_norm" else v for k, v in stats.items()}
-    return out | counters | {"nonfinite_skipped": run.counters["nonfinite_skipped"]}
+                loss.backward()
+                stats.add(mb_stats, weight=float(mb.mask.sum()))
+            grad_norm_sum += optimizer_step(run, finite)
+            n_updates += 1
+    return ({"loss": run.sum(loss_sum) / n_updates, "grad_norm": grad_norm_sum / n_updates}
+            | stats.reduce(run)
+            | counters | {"nonfinite_skipped": run.counters["nonfinite_skipped"]})
 
 
-def minibatch_loss(run: Run, mb: Any) -> tuple[torch.Tensor, dict[str, float]]:
-    """Aggregated loss of one minibatch (before scaling by its share) and its statistics."""
+def global_counts(run: Run, rows: list[Row], *, n_groups: int) -> dict[str, float]:
+    """Normalisers of one optimizer step's batch, summed over ranks: completion tokens on the
+    mask (weighted), rows with a token on the mask, all rows, and whole groups (questions)."""
+    return {
+        "n_tokens": run.sum(sum(len(r.completion_ids) * r.weight for r in rows)),
+        "n_seqs": run.sum(sum(1 for r in rows if r.completion_ids and r.weight > 0)),
+        "n_rows": run.sum(len(rows)),
+        "n_questions": run.sum(n_groups),
+    }
+
+
+class StepStats:
+    """Loss statistics over one step's minibatches, updates and ranks: `*_min` keys are a true
+    minimum, `*_max` keys a true maximum, every other key a mean weighted by the tokens on the
+    mask. NaN values (nothing on a minibatch's mask) are left out, not counted as 0."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, float] = defaultdict(float)
+        self.weights: dict[str, float] = defaultdict(float)
+        self.extremes: dict[str, float] = {}
+
+    def add(self, values: dict[str, float], *, weight: float) -> None:
+        for k, v in values.items():
+            if not math.isfinite(v):
+                continue
+            if k.endswith("_min") or k.endswith("_max"):
+                pick = min if k.endswith("_min") else max
+                self.extremes[k] = pick(self.extremes.get(k, v), v)
+            elif weight > 0:
+                self.sums[k] += v * weight
+                self.weights[k] += weight
+
+    def reduce(self, run: Run) -> dict[str, float]:
+        keys = sorted(set().union(*run.gather([sorted(set(self.sums) | set(self.extremes))])))
+        out = {}
+        for k in keys:
+            if k.endswith("_min") or k.endswith("_max"):
+                found = [v for v in run.gather([self.extremes.get(k, math.nan)])
+                         if math.isfinite(v)]
+                pick = min if k.endswith("_min") else max
+                out[k] = pick(found) if found else math.nan
+            else:
+                w = run.sum(self.weights.get(k, 0.0))
+                out[k] = run.sum(self.sums.get(k, 0.0)) / w if w > 0 else math.nan
+        return out
+
+
+def minibatch_loss(run: Run, mb: Any, norms: dict[str, float]
+                   ) -> tuple[torch.Tensor, dict[str, float]]:
+    """One minibatch's part of the batch loss (normalised by the batch's `norms`), and its
+    statistics (each over this minibatch)."""
     cfg = run.cfg
     logp, entropy = token_logprobs(run.model, mb, temperature=cfg.sampling.temperature,
                                    entropy="grad" if cfg.loss.entropy_coef > 0 else True,
@@ -251,7 +299,8 @@ def minibatch_loss(run: Run, mb: Any) -> tuple[torch.Tensor, dict[str, float]]:
     old_logp = mb.old_logp if run.off_policy else logp.detach()  # on-policy: exact, no extra pass
     adv = mb.advantages[:, None].expand_as(logp)  # (B, T): a sequence's advantage on its tokens
     extra = {"rewards": mb.rewards, "group_ids": mb.group_ids,
-             "max_new_tokens": cfg.sampling.max_new_tokens}  # for losses that take them (DRPO)
+             "max_new_tokens": cfg.sampling.max_new_tokens,  # for losses that take them (DRPO)
+             "n_questions": norms["n_questions"], "n_tokens": norms["n_tokens"]}
     extra = {k: v for k, v in extra.items() if k in run.loss_batch_args}
     loss_tok, stats = run.loss_fn(logp, old_logp, adv, mb.mask, **run.loss_kwargs, **extra)
     stats = {f"loss/{k}": float(v) for k, v in stats.items()}
@@ -264,7 +313,8 @@ def minibatch_loss(run: Run, mb: Any) -> tuple[torch.Tensor, dict[str, float]]:
     stats["entropy"] = float(run.aggregate(entropy.detach(), mb.mask, "token_mean"))
     stats["advantage/abs_mean"] = float(mb.advantages.abs().mean())
     loss = run.aggregate(loss_tok, mb.mask, cfg.loss.aggregation,
-                         max_tokens=cfg.sampling.max_new_tokens)
+                         max_tokens=cfg.sampling.max_new_tokens, n_tokens=norms["n_tokens"],
+                         n_seqs=norms["n_seqs"], n_rows=norms["n_rows"])
     return loss, stats
 
 

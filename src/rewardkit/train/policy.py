@@ -202,8 +202,11 @@ def token_logprobs(model: Any, batch: TokenBatch, *, temperature: float,
 
 
 def encode_prompt(tokenizer: Any, text: str) -> list[int]:
-    """Prompt token ids as the sampler fed them (no special tokens added)."""
-    return list(tokenizer(text, add_special_tokens=False).input_ids)
+    """Prompt token ids as `HFSampler.encode` makes them without a chat template:
+    `tokenizer(text)`, so with the tokenizer's own special tokens (a Llama tokenizer's BOS; Qwen
+    adds none). The trainer uses it only for a sampler that has no `encode` of its own; with
+    one, the trainer takes the sampler's ids, so trainer and sampler ids are the same."""
+    return list(tokenizer(text).input_ids)
 
 
 def completion_ids(tokenizer: Any, completion: Any) -> list[int]:

@@ -6,7 +6,6 @@ Kept apart from `loop.py` so that the loop reads as the algorithm.
 
 from __future__ import annotations
 
-import inspect
 import logging
 import math
 from functools import partial
@@ -17,13 +16,13 @@ import torch
 import yaml
 
 import rewardkit.losses as losses
-from rewardkit.config import TrainConfig, dump_config
+from rewardkit.config import TrainConfig, dump_config, loss_kwargs
 from rewardkit.errors import UserError
 from rewardkit.fileio import atomic_write_text
+from rewardkit.precision import training_precision
 from rewardkit.registry import LOSSES, UnknownName
 from rewardkit.rewards.combine import RewardScorer, RewardSpec
 from rewardkit.sampling.base import Sampler
-from rewardkit.sampling.hf import resolve_autocast, resolve_dtype
 from rewardkit.tasks import get_task
 from rewardkit.train import checkpoint as ckpt
 from rewardkit.train.data import ProblemStream, load_problems
@@ -88,12 +87,12 @@ class Run:
         self.start_step = found[0] if found else 0
 
         torch.manual_seed(cfg.seed)  # LoRA adapters are initialised from the global generator
-        dtype = resolve_dtype(cfg.dtype, self.device)
+        # fp32 weights unless asked otherwise; matrix products in bf16 (autocast) where native.
+        dtype, self.autocast = training_precision(cfg.dtype, cfg.autocast, self.device,
+                                                  lora_rank=cfg.lora_rank)
         self.model, self.tokenizer = load_policy(cfg.model, device=self.device, dtype=dtype,
                                                  lora_rank=cfg.lora_rank,
                                                  weights_from=found[1] if found else None)
-        # Matrix products in bf16 over fp32 weights (sampling and training alike), or None.
-        self.autocast = resolve_autocast(cfg.autocast, self.device, dtype)
         # No reference model at all when there is no KL term.
         self.ref = (load_reference(cfg.model, self.model, device=self.device, dtype=dtype)
                     if cfg.loss.kl_coef > 0 else None)
@@ -122,11 +121,11 @@ class Run:
         self.recompose = resolve_recompose(cfg.filters.recompose)
 
         self.loss_fn = LOSSES.get(cfg.loss.name)
-        accepted = inspect.signature(self.loss_fn).parameters
-        clip = {"clip_low": cfg.loss.clip_low, "clip_high": cfg.loss.clip_high,
-                "dual_clip": cfg.loss.dual_clip}
-        self.loss_kwargs = {k: v for k, v in clip.items() if k in accepted} | dict(cfg.loss.params)
-        self.loss_batch_args = {"rewards", "group_ids", "max_new_tokens"} & set(accepted)
+        # Only what the config set; everything else is the loss's own default.
+        self.loss_kwargs = loss_kwargs(cfg.loss)
+        # What the loss declared it takes from the batch (losses.batch_fields), nothing more.
+        self.loss_batch_args = set(getattr(self.loss_fn, "batch_fields", ()))
+        self.loss_whole_groups = bool(getattr(self.loss_fn, "whole_groups", False))
         self.kl_fn = losses.kl_estimator(cfg.loss.kl_estimator)
         self.aggregate = losses.aggregate
 
@@ -224,7 +223,7 @@ class Run:
         return float(t.item())
 
     def all_reduce_grads(self) -> None:
-        """Sum gradients over ranks (each rank pre-scaled its losses by its global share)."""
+        """Sum gradients over ranks (every minibatch loss was normalised by whole-batch counts)."""
         if self.world == 1:
             return
         for p in self.params:

@@ -75,12 +75,13 @@ def build_examples(
 ) -> list[tuple[list[int], int]]:
     """(token ids of prompt + completion + EOS, number of prompt tokens) per pair.
 
-    The prompt is tokenized on its own, exactly as a sampler feeds it (no special tokens), so
-    the model learns to continue the very ids it will see at sampling time.
+    The prompt is tokenized on its own, exactly as `HFSampler.encode` feeds it without a chat
+    template (`tokenizer(prompt)`, special tokens such as a BOS included), so the model learns
+    to continue the very ids it will see at sampling time; the completion gets none.
     """
     out = []
     for prompt, completion in pairs:
-        p = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        p = tokenizer(prompt)["input_ids"]
         c = tokenizer(completion, add_special_tokens=False)["input_ids"]
         out.append((p + c + [tokenizer.eos_token_id], len(p)))
     return out
