@@ -12,7 +12,7 @@ import math
 from collections.abc import Sequence
 
 from rewardkit.registry import REWARDS
-from rewardkit.rewards.base import RewardContext
+from rewardkit.rewards.base import RewardContext, needs
 from rewardkit.types import Completion, Group
 
 THINK_END = "</think>"
@@ -56,6 +56,7 @@ def self_aligned(conditional: Sequence[float], unconditional: Sequence[float]) -
 
 
 @REWARDS.register("sar")
+@needs("logprobs", "unconditional_logprobs")
 def sar(group: Group, *, alpha: float, ctx: RewardContext | None = None) -> list[float]:
     """Self-Aligned Reward: α · R_SA, the relative perplexity gain of the answer given the question.
 
@@ -100,6 +101,7 @@ def thinking_tokens(c: Completion, n: int) -> int:
 
 
 @REWARDS.register("pear")
+@needs("entropies")
 def pear(
     group: Group, *, alpha: float, answer_alpha: float = 0.0, ctx: RewardContext | None = None
 ) -> list[float]:
