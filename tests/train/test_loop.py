@@ -256,3 +256,35 @@ def test_unknown_recomposition_is_a_config_error(make_config):
 
     with pytest.raises(UserError, match="filters.recompose"):
         load_config(make_config(filters={"recompose": "nope"}))
+
+
+def test_sar_gets_logprobs_from_the_sampler_and_question_free_ones_from_the_trainer(
+        make_config, tiny_model, tmp_path, monkeypatch):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    asked = []
+    original = run_module.make_sampler
+
+    def recording(*args, **kwargs):
+        sampler = original(*args, **kwargs)
+        sample = sampler.sample
+        sampler.sample = lambda prompts, params: asked.append(params) or sample(prompts, params)
+        return sampler
+
+    monkeypatch.setattr(run_module, "make_sampler", recording)
+    kept_seen = _spy(monkeypatch, "prepare_rows")
+    cfg = load_config(make_config(steps=1, autocast="none", rewards=[
+        {"name": "accuracy"}, {"name": "sar", "params": {"alpha": 0.5}}]))  # fp32 products
+    train(cfg, tmp_path / "run")
+    assert [(p.return_logprobs, p.return_entropies) for p in asked] == [(True, False)]
+    # ppl(a) without the question: log softmax of a plain forward pass over [start] + answer.
+    tok = AutoTokenizer.from_pretrained(tiny_model)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model, dtype=torch.float32)
+    start = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
+    for c in [c for g in kept_seen[0][1].groups for c in g.completions]:
+        ids = torch.tensor([[start, *c.token_ids]])
+        with torch.no_grad():
+            logp = torch.log_softmax(model(ids).logits[0, :-1].float(), -1)  # (T, V)
+        expected = logp.gather(1, ids[0, 1:, None])[:, 0]  # (T,)
+        assert len(c.logprobs) == len(c.unconditional_logprobs) == c.num_tokens
+        assert list(c.unconditional_logprobs) == pytest.approx(expected.tolist(), abs=1e-5)
