@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +80,6 @@ class DemoSettings:
     decoding would hide the verbose half of the starting model's distribution"""
     seed: int = 0
     recipes: tuple[Recipe, ...] = RECIPES
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def quick(self) -> DemoSettings:
         return replace(self, steps=2, prompts_per_step=2, group_size=4, eval_problems=8)

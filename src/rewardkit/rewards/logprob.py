@@ -1,7 +1,9 @@
 """Rewards from the policy's own per-token numbers: `sar` (perplexities) and `pear` (entropies).
 
-They need a sampler (or trainer) that fills `Completion.logprobs`,
-`Completion.unconditional_logprobs` or `Completion.entropies`; a completion without them is an
+Each declares the per-token `Completion` fields it reads (`@needs`); the trainer asks its
+sampler for `logprobs` / `entropies` and computes SAR's `unconditional_logprobs` itself
+(train/loop.py `with_unconditional_logprobs`). `rewardkit score` has no policy and its rollout
+files carry no per-token values, so it cannot score them. A completion without them is an
 error, not a silent 0. Neither reads the verdict, so neither is NaN when the verifier could not
 judge; both are meant to be added to `accuracy`.
 """
