@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from pinned.regenerate import KEYS, PINNED, pinned_rows
 
 # fp32 on one thread is deterministic on one machine; the slack covers other CPUs' kernels.

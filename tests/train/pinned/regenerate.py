@@ -35,10 +35,10 @@ CONFIG = {
 def pinned_rows(workdir: Path, model: Path | None = None) -> list[dict[str, float]]:
     """Train CONFIG in `workdir` (on `model`, else a fresh tiny model) on one CPU thread; the
     KEYS of every step."""
+    import tinyrun
     import torch
     import yaml
 
-    import tinyrun
     from rewardkit.config import load_config
     from rewardkit.train.loop import train
 
