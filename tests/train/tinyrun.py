@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from rewardkit.rewards.base import state_of, stateful
+from rewardkit.rewards.base import batch_level, state_of, stateful
 from rewardkit.tasks.base import Task
 from rewardkit.types import Problem
 
@@ -118,3 +118,9 @@ class ScriptedSampler:
 def plus_half(group, *, ctx=None) -> list[float]:
     """0.5 for every completion, judged or not (a non-primary term next to accuracy)."""
     return [0.5] * len(group)
+
+
+@batch_level
+def batch_size(group, *, ctx=None) -> list[float]:
+    """How many groups the reward saw as the batch (a batch-level stand-in)."""
+    return [float(len(ctx.batch))] * len(group)
