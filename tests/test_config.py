@@ -47,3 +47,15 @@ def test_errors_name_file_line_and_key(tmp_path, text, overrides, message):
 def test_missing_file(tmp_path):
     with pytest.raises(UserError, match="no such config file"):
         load_config(tmp_path / "nope.yaml")
+
+
+def test_reward_primary_and_oversample_keys(tmp_path):
+    path = write(tmp_path, "model: m\nrewards:\n  - {name: accuracy, primary: false}\n"
+                           "filters: {oversample: 3}\n")
+    cfg = load_config(path)
+    assert cfg.rewards[0].primary is False and cfg.filters.oversample == 3.0
+    assert load_config(write(tmp_path, "model: m\n")).rewards[0].primary is None  # the reward's
+    with pytest.raises(UserError, match=r"c\.yaml:3: rewards\[0\]\.primary: expected bool, got 3"):
+        load_config(write(tmp_path, "model: m\nrewards:\n  - {name: accuracy, primary: 3}\n"))
+    with pytest.raises(UserError, match=r"filters\.oversample: must be >= 1\.0, got 0\.5"):
+        load_config(write(tmp_path, "model: m\nfilters: {oversample: 0.5}\n"))
