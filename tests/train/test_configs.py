@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 import json
 import math
+import shutil
 from pathlib import Path
 
 import pytest
@@ -66,9 +67,23 @@ def test_every_paper_reward_has_a_config():
     assert not missing, f"no configs/papers/*.yaml uses: {sorted(missing)}"
 
 
+@pytest.fixture(scope="module")
+def tiny_chat_model(tiny_model, tmp_path_factory) -> Path:
+    """The tiny model with a plain chat template (the message texts, in order), for the presets
+    that wrap prompts in one (instruct and distilled models)."""
+    out = tmp_path_factory.mktemp("tiny-chat") / "model"
+    shutil.copytree(tiny_model, out)
+    config = out / "tokenizer_config.json"
+    data = json.loads(config.read_text())
+    data["chat_template"] = "{% for m in messages %}{{ m['content'] }}{% endfor %}"
+    config.write_text(json.dumps(data))
+    return out
+
+
 @pytest.mark.parametrize("path", CONFIGS, ids=IDS)
-def test_config_trains_one_step(path, tiny_model, tmp_path):
-    overrides = [f"model={tiny_model}", *SMOKE]
+def test_config_trains_one_step(path, tiny_model, tiny_chat_model, tmp_path):
+    model = tiny_chat_model if load_config(path).sampling.chat_template else tiny_model
+    overrides = [f"model={model}", *SMOKE]
     columns = {NEEDS_META[r.name] for r in load_config(path).rewards if r.name in NEEDS_META}
     if columns:
         rows = [{"question": f"{a}+{b}=?", "answer": str(a + b)} | dict.fromkeys(columns, 6)
