@@ -41,7 +41,8 @@ class RewardConfig:
     params: dict[str, Any] = field(default_factory=dict)
     primary: bool | None = None
     """NaN here makes the completion's total NaN (advantage 0, out of the group statistics);
-    null = the reward's own default (true for accuracy and the verifier-backed rewards)"""
+    null = the reward's own default: true for accuracy and the rewards that stand in for it
+    (cosine_length, l1_exact, l1_max, efficiency), false for shaping terms"""
 
 
 @dataclass

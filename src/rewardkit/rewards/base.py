@@ -16,10 +16,11 @@ Other marks, read by `RewardScorer` (rewards/combine.py):
   `ctx.batch` must be the step's whole batch. The trainer scores it once per step, after dynamic
   sampling and the gather across ranks, over exactly the groups it trains on; `rewardkit score`
   scores it over the file's step.
-- `@primary`: the reward is the verifier's judgement. When its value is NaN (the verifier could
-  not judge) the completion's total is NaN, so it gets advantage 0 and leaves the group
-  statistics instead of being trained on the remaining terms. A reward spec can override this
-  (`primary: true/false`).
+- `@primary`: the reward is the verifier's judgement (`accuracy`, and the rewards that stand in
+  for it: `cosine_length`, `l1_exact`, `l1_max`, `efficiency`). When its value is NaN (the
+  verifier could not judge) the completion's total is NaN, so it gets advantage 0 and leaves
+  the group statistics instead of being trained on the remaining terms. A reward spec can
+  override this (`primary: true/false`).
 - `@needs("logprobs", ...)`: per-token `Completion` fields the reward reads; the trainer asks the
   sampler for them (`logprobs`, `entropies`) or computes them (`unconditional_logprobs`).
 """
