@@ -126,3 +126,11 @@ def test_reward_through_the_scorer(name):
     np.testing.assert_equal(scores[:, 0], direct)
     scorer.end_step([group], step=0)
     assert json.loads(json.dumps(scorer.state_dict())) == scorer.state
+
+
+def test_primary_rewards_read_the_verdict():
+    # A primary reward's NaN drops the completion from training, so it must be NaN exactly when
+    # the verifier could not judge (test_reward_contract checks that for every verdict reader).
+    primary = {n for n in NAMES if getattr(REWARDS.get(n), "primary", False)}
+    assert primary == {"accuracy", "cosine_length", "l1_exact", "l1_max", "efficiency"}
+    assert not primary & VERDICT_FREE
