@@ -38,14 +38,18 @@ def test_issue_example_weighted_totals(write_jsonl, tmp_path):
     assert line["answer"] == "42" and line["prompt"] == "p"  # the input is echoed back
 
 
-def test_unjudgeable_is_null_and_skipped_in_total(write_jsonl, tmp_path):
+@pytest.mark.parametrize(("accuracy", "total"), [
+    ("accuracy", None),  # primary (default): unjudged -> no total, not format's 1.0 alone
+    ("accuracy:primary=false", 1.0),  # NaN skipped: format's 1.0 alone
+])
+def test_unjudgeable_is_null_and_primary_decides_the_total(write_jsonl, tmp_path, accuracy, total):
     src = write_jsonl([group("", ["\\boxed{1}"])])  # empty gold: cannot judge
     out = tmp_path / "o.jsonl"
-    assert score(["--task", "math", "--reward", "accuracy", "--reward", "format:think_tags=false",
+    assert score(["--task", "math", "--reward", accuracy, "--reward", "format:think_tags=false",
                   "--input", str(src), "--output", str(out)]) == 0
     (c,) = json.loads(out.read_text())["completions"]
     assert (c["correct"], c["status"], c["rewards"]["accuracy"], c["reward"]) == (
-        None, "unparseable_gold", None, 1.0)
+        None, "unparseable_gold", None, total)
 
 
 @pytest.mark.parametrize(

@@ -77,3 +77,15 @@ def test_set_list_element_errors(tmp_path, override, message):
 def test_default_checkpoints_are_periodic():
     # U9: the default used to be 0 (only after the last step): a crash at step 199 of 200 lost all
     assert TrainConfig().checkpoint.every == 50
+
+
+def test_reward_primary_and_oversample_keys(tmp_path):
+    path = write(tmp_path, "model: m\nrewards:\n  - {name: accuracy, primary: false}\n"
+                           "filters: {oversample: 3}\n")
+    cfg = load_config(path)
+    assert cfg.rewards[0].primary is False and cfg.filters.oversample == 3.0
+    assert load_config(write(tmp_path, "model: m\n")).rewards[0].primary is None  # the reward's
+    with pytest.raises(UserError, match=r"c\.yaml:3: rewards\[0\]\.primary: expected bool, got 3"):
+        load_config(write(tmp_path, "model: m\nrewards:\n  - {name: accuracy, primary: 3}\n"))
+    with pytest.raises(UserError, match=r"filters\.oversample: must be >= 1\.0, got 0\.5"):
+        load_config(write(tmp_path, "model: m\nfilters: {oversample: 0.5}\n"))

@@ -11,7 +11,7 @@ import pytest
 from rewardkit.errors import UserError
 from rewardkit.registry import Registry, UnknownName
 from rewardkit.rewards import RewardScorer, RewardSpec, parse_spec, total_reward
-from rewardkit.rewards.base import RewardContext, stateful
+from rewardkit.rewards.base import RewardContext, batch_level, stateful
 from rewardkit.testing import make_group
 from rewardkit.types import Completion, Group, Problem
 
@@ -117,3 +117,47 @@ def test_scorer_columns_labels_and_state_after_the_step():
     other = RewardScorer(scorer.specs)
     other.load_state_dict(saved)
     np.testing.assert_equal(other.score(groups, step=1), scorer.score(groups, step=1))
+
+
+def test_primary_reward_makes_the_total_nan():
+    # B10: accuracy (primary by default) + format-like term 0.5. Completion 2 is unjudged:
+    # without the primary rule its total would be 0.5 (the other term alone), now NaN.
+    scorer = RewardScorer([RewardSpec("accuracy"), RewardSpec(f"{__name__}.half")])
+    assert scorer.primary.tolist() == [True, False]
+    (scores,) = scorer.score([make_group(lengths=[1, 2, 3], correct=[True, False, None])], step=0)
+    np.testing.assert_equal(scorer.total(scores), [1.5, 0.5, np.nan])  # 1 + 0.5, 0 + 0.5, NaN
+    # a spec can turn it off (config `primary: false`, score `accuracy:primary=false`)
+    off = RewardScorer([parse_spec("accuracy:primary=false"), RewardSpec(f"{__name__}.half")])
+    np.testing.assert_equal(off.total(scores), [1.5, 0.5, 0.5])
+    with pytest.raises(UserError, match="primary must be true or false"):
+        parse_spec("accuracy:primary=1")
+
+
+def half(group, *, ctx=None):
+    """Test reward: 0.5 for every completion, judged or not."""
+    return [0.5] * len(group)
+
+
+@batch_level
+def rank_in_batch(group, *, ctx=None):
+    """Test reward: the group's position in ctx.batch (depends on the whole batch)."""
+    return [float(next(i for i, g in enumerate(ctx.batch) if g is group))] * len(group)
+
+
+def test_batch_level_rewards_are_scored_in_their_own_phase():
+    scorer = RewardScorer([RewardSpec("accuracy"), RewardSpec(f"{__name__}.rank_in_batch")])
+    groups = [make_group(lengths=[1, 2], correct=[True, False]) for _ in range(3)]
+    first = scorer.score_groups(groups, step=0)
+    assert all(np.isnan(s[:, 1]).all() for s in first)  # left for the batch phase
+    np.testing.assert_equal(scorer.group_total(first[0]), [1.0, 0.0])  # per-group terms only
+    filled = scorer.score_batch_level(groups, first, step=0)
+    assert [s[0, 1] for s in filled] == [0.0, 1.0, 2.0]
+    assert np.isnan(first[0][0, 1])  # the inputs are not modified
+    np.testing.assert_equal(filled, scorer.score(groups, step=0))  # `score` = both phases
+
+
+def test_scorer_collects_what_its_rewards_need():
+    scorer = RewardScorer([RewardSpec("accuracy"), RewardSpec("sar", params={"alpha": 0.5}),
+                           RewardSpec("pear", params={"alpha": 0.5})])
+    assert scorer.needs == {"logprobs", "unconditional_logprobs", "entropies"}
+    assert RewardScorer([RewardSpec("accuracy")]).needs == frozenset()

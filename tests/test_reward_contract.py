@@ -48,8 +48,17 @@ VERDICT_FREE = {"format", "dapo_overlong", "truncation", "repetition", "toolrl",
 GOLD_CALL = json.dumps([{"name": "f", "parameters": {"x": 1}}])
 
 
-def example_group():
-    """Three completions: correct, wrong, unjudged (verdict None); every optional field set."""
+PER_TOKEN = {  # what the trainer fills when a reward declares it needs it (`@needs`)
+    "logprobs": [[-0.5] * 3, [-1.0] * 7, [-2.0] * 12],
+    "unconditional_logprobs": [[-1.0] * 3, [-1.0] * 7, [-1.5] * 12],
+    "entropies": [[0.5] * 3, [1.0] * 7, [2.0] * 12],
+}
+
+
+def example_group(name: str | None = None):
+    """Three completions: correct, wrong, unjudged (verdict None). Like the trainer's: the
+    per-token fields are set only when reward `name` declares them (`needs`), else None."""
+    needs = getattr(REWARDS.get(name), "needs", frozenset()) if name else frozenset()
     return make_group(
         lengths=[3, 7, 12],
         correct=[True, False, None],
@@ -61,9 +70,7 @@ def example_group():
         max_new_tokens=16,
         answer=GOLD_CALL,
         meta={"target_tokens": 8},
-        logprobs=[[-0.5] * 3, [-1.0] * 7, [-2.0] * 12],
-        unconditional_logprobs=[[-1.0] * 3, [-1.0] * 7, [-1.5] * 12],
-        entropies=[[0.5] * 3, [1.0] * 7, [2.0] * 12],
+        **{k: v for k, v in PER_TOKEN.items() if k in needs},
     )
 
 
@@ -73,7 +80,7 @@ NAMES = REWARDS.names()
 @pytest.mark.parametrize("name", NAMES)
 def test_reward_contract(name):
     fn = functools.partial(REWARDS.get(name), **EXAMPLE_PARAMS.get(name, {}))
-    group = example_group()
+    group = example_group(name)
     before = copy.deepcopy(group)
     scores = fn(group)
 
@@ -111,7 +118,7 @@ def test_reward_signature_and_docstring(name):
 def test_reward_through_the_scorer(name):
     """The path the trainer and `score` use: bound at construction, ctx filled, state JSON."""
     scorer = RewardScorer([RewardSpec(name, params=EXAMPLE_PARAMS.get(name, {}))])
-    group = example_group()
+    group = example_group(name)
     (scores,) = scorer.score([group], step=0)
     assert scores.shape == (3, 1)
     ctx = RewardContext(step=0, batch=(group,), state={})
@@ -119,3 +126,11 @@ def test_reward_through_the_scorer(name):
     np.testing.assert_equal(scores[:, 0], direct)
     scorer.end_step([group], step=0)
     assert json.loads(json.dumps(scorer.state_dict())) == scorer.state
+
+
+def test_primary_rewards_read_the_verdict():
+    # A primary reward's NaN drops the completion from training, so it must be NaN exactly when
+    # the verifier could not judge (test_reward_contract checks that for every verdict reader).
+    primary = {n for n in NAMES if getattr(REWARDS.get(n), "primary", False)}
+    assert primary == {"accuracy", "cosine_length", "l1_exact", "l1_max", "efficiency"}
+    assert not primary & VERDICT_FREE

@@ -42,6 +42,10 @@ class RewardConfig:
     """registered reward name, or a dotted import path to user code"""
     weight: float = 1.0
     params: dict[str, Any] = field(default_factory=dict)
+    primary: bool | None = None
+    """NaN here makes the completion's total NaN (advantage 0, out of the group statistics);
+    null = the reward's own default: true for accuracy and the rewards that stand in for it
+    (cosine_length, l1_exact, l1_max, efficiency), false for shaping terms"""
 
 
 @dataclass
@@ -119,6 +123,9 @@ class FiltersConfig:
     dynamic_sampling: bool = False
     """drop groups whose rewards are all equal and refill from new prompts (DAPO, DLER)"""
     max_refill_rounds: int = 3
+    oversample: float = 1.0
+    """sample ceil(oversample x missing groups) prompts per round (DAPO's recipe: 3, 1536
+    generated for 512 trained); `recompose` chooses the batch from the surplus"""
     overlong_mask: bool = False
     """exclude truncated completions from the loss (DAPO overlong filtering)"""
     recompose: str = "keep_first"
@@ -347,6 +354,7 @@ _AT_LEAST = {
     "steps": 0, "prompts_per_step": 1, "sampling.group_size": 1, "sampling.max_new_tokens": 1,
     "sampling.temperature": 0.0, "optim.lr": 0.0, "optim.minibatch_size": 1, "optim.epochs": 1,
     "optim.updates_per_epoch": 1, "optim.warmup_steps": 0, "filters.max_refill_rounds": 0,
+    "filters.oversample": 1.0,
     "checkpoint.every": 0, "checkpoint.keep": 1, "lora_rank": 0, "loss.kl_coef": 0.0,
     "eval_every": 0,
 }
@@ -384,7 +392,7 @@ def validate_train_config(cfg: TrainConfig) -> None:
         raise ConfigError("rewards", "at least one reward is needed")
     for i, r in enumerate(cfg.rewards):
         try:
-            bind_reward(RewardSpec(r.name, r.weight, r.params))
+            bind_reward(RewardSpec(r.name, r.weight, r.params, r.primary))
         except UserError as e:
             raise ConfigError(f"rewards[{i}]", e.message) from None
 

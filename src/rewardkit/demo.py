@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +80,6 @@ class DemoSettings:
     decoding would hide the verbose half of the starting model's distribution"""
     seed: int = 0
     recipes: tuple[Recipe, ...] = RECIPES
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def quick(self) -> DemoSettings:
         return replace(self, steps=2, prompts_per_step=2, group_size=4, eval_problems=8)
@@ -99,7 +98,9 @@ def train_config(settings: DemoSettings, recipe: Recipe, model: Path) -> TrainCo
                                 temperature=settings.temperature),
         rewards=list(recipe.rewards),
         advantage=AdvantageConfig("grpo"),
-        loss=LossConfig(name="clip", aggregation="token_mean", clip_low=0.2, clip_high=0.28),
+        # One on-policy update per batch (fast on a CPU): every ratio is 1, so no clip bound acts
+        # and none is set beyond the loss's own.
+        loss=LossConfig(name="clip", aggregation="token_mean"),
         optim=OptimConfig(lr=settings.lr, minibatch_size=settings.prompts_per_step
                           * settings.group_size, max_grad_norm=1.0),
         checkpoint=CheckpointConfig(every=0, keep=1),

@@ -29,7 +29,9 @@ ACCELERATE = Path(sys.executable).parent / "accelerate"
                     reason="accelerate CLI not installed")
 def test_two_processes_train_whole_groups(make_config, tiny_model, tmp_path):
     config = make_config(steps=2, prompts_per_step=3,  # 2 prompts on rank 0, 1 on rank 1
-                         advantage={"name": "reinforce_pp_baseline"})  # whitened over all ranks
+                         advantage={"name": "reinforce_pp_baseline"},  # whitened over all ranks
+                         rewards=[{"name": "tinyrun.digits"},  # batch-level, logged only:
+                                  {"name": "tinyrun.batch_size", "weight": 0.0}])
     out = tmp_path / "run"
     env = os.environ | {"PYTHONPATH": f"{SRC}{os.pathsep}{HERE}", "OMP_NUM_THREADS": "1"}
     launcher = str(ACCELERATE) if ACCELERATE.exists() else "accelerate"
@@ -45,6 +47,7 @@ def test_two_processes_train_whole_groups(make_config, tiny_model, tmp_path):
     for r in rows:
         assert r["sampled_groups"] == r["kept_groups"] == 3  # gathered from both ranks
         assert r["loss"] is not None and r["grad_norm"] > 0
+        assert r["reward/tinyrun.batch_size/mean"] == 3  # the step's batch, not a rank's share
     step, ckpt = latest_checkpoint(out)
     state = json.loads((ckpt / "trainer_state.json").read_text())
     assert step == 2 and state["world_size"] == 2

@@ -5,6 +5,7 @@ from rewardkit.train.filters import (
     informative_groups,
     keep_first,
     overlong_weights,
+    prompts_to_sample,
     zero_variance_fraction,
 )
 
@@ -57,3 +58,14 @@ def test_keep_first_caps_at_target_and_available():
     assert keep_first([np.zeros(2)] * 2, target=4) == [0, 1]
     assert keep_first([np.zeros(2)] * 6, target=4) == [0, 1, 2, 3]
     assert keep_first([], target=4) == []
+
+
+@pytest.mark.parametrize(("missing", "oversample", "expected"), [
+    (4, 1.0, 4),   # no over-sampling: exactly the deficit
+    (512, 3.0, 1536),  # DAPO's recipe: 1536 generated for 512 trained
+    (3, 1.5, 5),   # 4.5 rounds up
+    (30, 0.1 * 11, 33),  # 0.1 * 11 * 30 = 33.000000000000004 in floats: still 33
+    (0, 3.0, 0),
+])
+def test_prompts_to_sample(missing, oversample, expected):
+    assert prompts_to_sample(missing, oversample) == expected

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -60,24 +61,111 @@ def test_refuses_to_overwrite_a_run(make_config, tmp_path):
         train(cfg, tmp_path / "run")
 
 
-def test_dynamic_sampling_drops_equal_reward_groups(make_config, tmp_path):
-    # accuracy: the random model almost never answers "a+b" -> mostly all-zero groups, dropped;
-    # refills draw new prompts (data cursor moves by the refill counts).
-    cfg = load_config(make_config(
-        steps=1, rewards=[{"name": "accuracy"}],
-        filters={"dynamic_sampling": True, "max_refill_rounds": 2}))
-    row = train(cfg, tmp_path / "run")[0]
-    assert row["kept_groups"] <= 2
-    assert row["refill_rounds"] <= 2
-    assert row["sampled_groups"] >= 2
-    if row["kept_groups"] < 2:  # not enough informative groups -> every refill round was used
-        assert row["refill_rounds"] == 2
-    state = json.loads((latest_checkpoint(tmp_path / "run")[1] / "trainer_state.json").read_text())
-    assert state["data_consumed"] == row["sampled_groups"]
-    if row["kept_groups"] == 0:  # nothing to learn from: no update, loss undefined
-        assert math.isnan(row["loss"])
-    else:
-        assert math.isfinite(row["loss"])
+def _consumed(out) -> int:
+    return json.loads((latest_checkpoint(out)[1] / "trainer_state.json").read_text())[
+        "data_consumed"]
+
+
+@pytest.mark.parametrize(("filters", "plan", "expected"), [
+    # Over-sampling 1.5x: round 0 samples ceil(1.5 * 2) = 3 prompts and keeps 1 (the mixed one);
+    # round 1 samples ceil(1.5 * 1) = 2 and keeps both -> 3 kept, recompose trims to 2.
+    ({"oversample": 1.5}, [["equal", "mixed", "equal"], ["mixed", "mixed"]],
+     {"calls": [3, 2], "kept": 2, "refills": 1, "sampled": 5, "recompose_saw": 3}),
+    # Deficit-only refill (oversample 1): 2 prompts keep 1, then 1 prompt keeps 1.
+    ({}, [["equal", "mixed"], ["mixed"]],
+     {"calls": [2, 1], "kept": 2, "refills": 1, "sampled": 3, "recompose_saw": 2}),
+    # Nothing informative: every round (1 + max_refill_rounds 2) is used, nothing is kept.
+    ({}, [["equal", "equal"], ["equal", "equal"], ["equal", "equal"]],
+     {"calls": [2, 2, 2], "kept": 0, "refills": 2, "sampled": 6, "recompose_saw": 0}),
+], ids=["oversample", "deficit", "exhausted"])
+def test_dynamic_sampling_exact_counts(make_config, tmp_path, filters, plan, expected):
+    import tinyrun
+
+    calls, original = [], tinyrun.keep_last
+    tinyrun.keep_last = lambda totals, *, target: calls.append(len(totals)) or original(
+        totals, target=target)
+    sampler = tinyrun.ScriptedSampler(plan)
+    try:
+        cfg = load_config(make_config(steps=1, rewards=[{"name": "accuracy"}], filters={
+            "dynamic_sampling": True, "max_refill_rounds": 2, "recompose": "tinyrun.keep_last",
+            **filters}))
+        row = train(cfg, tmp_path / "run", sampler=sampler)[0]
+    finally:
+        tinyrun.keep_last = original
+    assert sampler.calls == expected["calls"]
+    assert row["kept_groups"] == expected["kept"]
+    assert row["refill_rounds"] == expected["refills"]
+    assert row["sampled_groups"] == expected["sampled"]
+    assert _consumed(tmp_path / "run") == expected["sampled"]
+    assert calls == [expected["recompose_saw"]]
+    assert math.isnan(row["loss"]) if expected["kept"] == 0 else math.isfinite(row["loss"])
+
+
+def _spy(monkeypatch, name: str) -> list:
+    """Record the arguments of loop.<name> while still running it."""
+    from rewardkit.train import loop
+
+    seen, original = [], getattr(loop, name)
+
+    def spy(*args):
+        seen.append(args)
+        return original(*args)
+
+    monkeypatch.setattr(loop, name, spy)
+    return seen
+
+
+def test_unjudged_completion_gets_zero_advantage_and_leaves_the_statistics(
+        make_config, tmp_path, monkeypatch):
+    # Group 0: right, wrong, timeout, right; group 1: right, wrong, right, wrong.
+    # Rewards accuracy (primary) + plus_half (0.5 always). Totals:
+    #   group 0: [1.5, 0.5, NaN, 1.5] (accuracy NaN -> total NaN, not 0.5)
+    #   group 1: [1.5, 0.5, 1.5, 0.5]
+    # GRPO, Bessel std, eps 1e-6:
+    #   group 0 over the three judged: mean 7/6, deviations 1/3, -2/3, 1/3, var (6/9)/2 = 1/3,
+    #     std 1/sqrt(3) -> advantages 1/sqrt(3), -2/sqrt(3), 0 (timeout), 1/sqrt(3)
+    #   group 1: mean 1, deviations +-0.5, var 1/3 -> +-0.5 * sqrt(3) = +-0.8660
+    import tinyrun
+
+    rows_seen = _spy(monkeypatch, "policy_update")
+    cfg = load_config(make_config(steps=1, task="tinyrun.TimeoutCountTask",
+                                  rewards=[{"name": "accuracy"}, {"name": "tinyrun.plus_half"}]))
+    train(cfg, tmp_path / "run", sampler=tinyrun.ScriptedSampler([["timeout", "mixed"]]))
+    rows = rows_seen[0][1]
+    r3 = 1 / math.sqrt(3)
+    assert [r.advantage for r in rows] == pytest.approx(
+        [r3, -2 * r3, 0.0, r3] + [0.5 * math.sqrt(3), -0.5 * math.sqrt(3)] * 2, rel=1e-5)
+    assert math.isnan(rows[2].reward)
+
+
+def test_batch_level_reward_sees_the_finished_batch(make_config, tmp_path, monkeypatch):
+    # Round 0: a "mixed" group (2 of 4 right) is kept, an "equal" one dropped; round 1: a "three"
+    # group (3 of 4 right). grpo_lambda(top_fraction=0.5, coef=0.4) over the step's batch of
+    # P = 2 groups: k = ceil(0.5 * 2) = 1, cut-off ratio 0.75 -> only "three" is shaped.
+    #   "mixed": 0 everywhere. (Scored per round, it was ranked against the dropped group only,
+    #            so it was selected and shaped.)
+    #   "three": its three right replies are one answer (1-2 digits + EOS), shorter than the wrong
+    #            "xxx" + EOS: kimi lam = 0.5 - 0 = 0.5 for them and 0.5 - 1 = -0.5 for the wrong
+    #            one -> 0.4 * [0.5, 0.5, 0.5, min(0, -0.5)] = [0.2, 0.2, 0.2, -0.2]
+    import tinyrun
+
+    from rewardkit.rewards import RewardScorer, RewardSpec
+
+    kept_seen = _spy(monkeypatch, "prepare_rows")
+    rewards = [{"name": "accuracy"}, {"name": "grpo_lambda", "params": {"top_fraction": 0.5}}]
+    cfg = load_config(make_config(steps=1, rewards=rewards, filters={
+        "dynamic_sampling": True, "max_refill_rounds": 1}))
+    train(cfg, tmp_path / "run",
+          sampler=tinyrun.ScriptedSampler([["mixed", "equal"], ["three"]]))
+    kept = kept_seen[0][1]
+    assert [g.correct for g in kept.groups] == [(True, False, True, False),
+                                                (True, True, True, False)]
+    assert kept.scores[0][:, 1].tolist() == [0.0, 0.0, 0.0, 0.0]
+    assert kept.scores[1][:, 1].tolist() == pytest.approx([0.2, 0.2, 0.2, -0.2])
+    # `rewardkit score` scores a step as one batch: the same numbers.
+    scorer = RewardScorer([RewardSpec(r["name"], params=r.get("params", {})) for r in rewards])
+    for mine, theirs in zip(kept.scores, scorer.score(kept.groups, step=1)):
+        np.testing.assert_array_equal(mine, theirs)
 
 
 def test_off_policy_epochs_and_kl(make_config, tmp_path):
@@ -168,3 +256,35 @@ def test_unknown_recomposition_is_a_config_error(make_config):
 
     with pytest.raises(UserError, match="filters.recompose"):
         load_config(make_config(filters={"recompose": "nope"}))
+
+
+def test_sar_gets_logprobs_from_the_sampler_and_question_free_ones_from_the_trainer(
+        make_config, tiny_model, tmp_path, monkeypatch):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    asked = []
+    original = run_module.make_sampler
+
+    def recording(*args, **kwargs):
+        sampler = original(*args, **kwargs)
+        sample = sampler.sample
+        sampler.sample = lambda prompts, params: asked.append(params) or sample(prompts, params)
+        return sampler
+
+    monkeypatch.setattr(run_module, "make_sampler", recording)
+    kept_seen = _spy(monkeypatch, "prepare_rows")
+    cfg = load_config(make_config(steps=1, autocast="none", rewards=[
+        {"name": "accuracy"}, {"name": "sar", "params": {"alpha": 0.5}}]))  # fp32 products
+    train(cfg, tmp_path / "run")
+    assert [(p.return_logprobs, p.return_entropies) for p in asked] == [(True, False)]
+    # ppl(a) without the question: log softmax of a plain forward pass over [start] + answer.
+    tok = AutoTokenizer.from_pretrained(tiny_model)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model, dtype=torch.float32)
+    start = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
+    for c in [c for g in kept_seen[0][1].groups for c in g.completions]:
+        ids = torch.tensor([[start, *c.token_ids]])
+        with torch.no_grad():
+            logp = torch.log_softmax(model(ids).logits[0, :-1].float(), -1)  # (T, V)
+        expected = logp.gather(1, ids[0, 1:, None])[:, 0]  # (T,)
+        assert len(c.logprobs) == len(c.unconditional_logprobs) == c.num_tokens
+        assert list(c.unconditional_logprobs) == pytest.approx(expected.tolist(), abs=1e-5)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from rewardkit.rewards.base import state_of, stateful
+from rewardkit.rewards.base import batch_level, state_of, stateful
 from rewardkit.tasks.base import Task
 from rewardkit.types import Problem
 
@@ -68,3 +68,59 @@ def novelty(group, *, ctx=None) -> list[float]:
 def keep_last(totals, *, target: int) -> list[int]:
     """A recomposition hook for tests: the last `target` kept groups."""
     return list(range(len(totals)))[-target:] if target else []
+
+
+class TimeoutCountTask(CountTask):
+    """CountTask whose verifier cannot judge the reply "timeout" (verdict None, status timeout)."""
+
+    def check(self, gold, text):
+        return (None, "timeout") if text == "timeout" else super().check(gold, text)
+
+
+def _count_answer(prompt: str) -> str:
+    a, b = prompt.rstrip("=").split("+")
+    return str(int(a) + int(b))
+
+
+class ScriptedSampler:
+    """A Sampler that answers from a plan instead of a model: `plan[k][i]` is the kind of group
+    it returns for prompt i of its k-th call, and `calls` records how many prompts each call had.
+
+    Kinds (group size 4, CountTask prompts "a+b="): "mixed" -> right, wrong, right, wrong;
+    "three" -> right, right, right, wrong; "equal" -> four wrong replies (all-equal accuracy:
+    dynamic sampling drops it); "timeout" -> right, wrong, "timeout", right (TimeoutCountTask
+    cannot judge the third). A wrong reply is "xxx", longer than any right one (1-2 digits).
+    """
+
+    def __init__(self, plan: list[list[str]]) -> None:
+        self.plan = plan
+        self.calls: list[int] = []
+        self.params = []
+
+    def sample(self, prompts, params):
+        from rewardkit.types import Completion
+
+        kinds = self.plan[len(self.calls)]
+        assert len(kinds) == len(prompts), (kinds, prompts)
+        self.calls.append(len(prompts))
+        self.params.append(params)
+        out = []
+        for prompt, kind in zip(prompts, kinds):
+            right = _count_answer(prompt)
+            wrong = "xxx"
+            texts = {"mixed": [right, wrong, right, wrong], "three": [right, right, right, wrong],
+                     "equal": [wrong] * 4, "timeout": [right, wrong, "timeout", right]}[kind]
+            assert params.n == len(texts)
+            out.append([Completion(text=t, num_tokens=len(t) + 1) for t in texts])  # + EOS
+        return out
+
+
+def plus_half(group, *, ctx=None) -> list[float]:
+    """0.5 for every completion, judged or not (a non-primary term next to accuracy)."""
+    return [0.5] * len(group)
+
+
+@batch_level
+def batch_size(group, *, ctx=None) -> list[float]:
+    """How many groups the reward saw as the batch (a batch-level stand-in)."""
+    return [float(len(ctx.batch))] * len(group)

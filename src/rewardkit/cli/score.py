@@ -32,7 +32,7 @@ import numpy as np
 
 from rewardkit.errors import UserError
 from rewardkit.fileio import atomic_write, read_json
-from rewardkit.rewards import RewardScorer, parse_spec, total_reward
+from rewardkit.rewards import RewardScorer, parse_spec
 from rewardkit.rewards.combine import nan_to_none
 from rewardkit.rollouts import batches_by_step, read_rollouts
 from rewardkit.tasks import get_task
@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         step = batch[0].step
         groups = [task.verify(rec.group) for rec in batch]
         scores = scorer.score(groups, step=step)  # P arrays of (G, K)
-        totals = [total_reward(s, scorer.weights) for s in scores]  # P arrays of (G,)
+        totals = [scorer.total(s) for s in scores]  # P arrays of (G,)
         advs = advantage(groups, totals) if advantage else None
         scorer.end_step(groups, step=step)
         for p, (rec, group) in enumerate(zip(batch, groups)):

@@ -15,7 +15,7 @@ import math
 from rewardkit.errors import UserError
 from rewardkit.registry import REWARDS
 from rewardkit.rewards._common import require_positive, verdicts
-from rewardkit.rewards.base import RewardContext
+from rewardkit.rewards.base import RewardContext, primary
 from rewardkit.types import Group
 
 
@@ -67,6 +67,7 @@ def truncation(
 
 
 @REWARDS.register("cosine_length")
+@primary
 def cosine_length(
     group: Group,
     *,
@@ -120,6 +121,7 @@ def _target_tokens(group: Group, reward: str) -> float:
 
 
 @REWARDS.register("l1_exact")
+@primary
 def l1_exact(
     group: Group, *, alpha: float = 1 / 3000, ctx: RewardContext | None = None
 ) -> list[float]:
@@ -146,6 +148,7 @@ def l1_exact(
 
 
 @REWARDS.register("l1_max")
+@primary
 def l1_max(
     group: Group, *, alpha: float = 0.001, delta: float = 0.5, ctx: RewardContext | None = None
 ) -> list[float]:

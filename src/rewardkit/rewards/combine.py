@@ -2,10 +2,15 @@
 
     scorer = RewardScorer([RewardSpec("accuracy"), RewardSpec("kimi_length", weight=0.4)])
     scores = scorer.score(groups, step=0)    # list of (G, K) arrays, one per group
-    totals = [total_reward(s, scorer.weights) for s in scores]
+    totals = [scorer.total(s) for s in scores]
     scorer.end_step(groups, step=0)          # stateful rewards learn from this step
 
 Per-reward columns are kept so the trainer and `score` can log each one by name.
+
+The trainer scores in two phases, so that a `@batch_level` reward sees the batch it trains on:
+`score_groups` while collecting (per-group rewards, needed by dynamic sampling; batch-level
+columns NaN), then `score_batch_level` once over the finished, gathered batch. `score` is the
+two phases over one batch, which is what `rewardkit score` does with each step of a file.
 """
 
 from __future__ import annotations
@@ -27,18 +32,23 @@ from rewardkit.types import Group
 
 @dataclass(frozen=True)
 class RewardSpec:
-    """A configured reward: registered name (or dotted path), weight in the total, parameters."""
+    """A configured reward: registered name (or dotted path), weight in the total, parameters,
+    and whether it is primary (None: the reward's own mark, `@primary` in rewards/base.py)."""
 
     name: str
     weight: float = 1.0
     params: Mapping[str, Any] = field(default_factory=dict)
+    primary: bool | None = None
 
 
 def parse_spec(text: str) -> RewardSpec:
-    """`NAME` or `NAME:key=value,key=value`; values are JSON scalars, `weight` is the weight.
+    """`NAME` or `NAME:key=value,key=value`; values are JSON scalars, `weight` is the weight and
+    `primary` (true/false) overrides whether a NaN of this reward makes the total NaN.
 
     >>> parse_spec("dapo_overlong:buffer=256,weight=0.5")
-    RewardSpec(name='dapo_overlong', weight=0.5, params={'buffer': 256})
+    RewardSpec(name='dapo_overlong', weight=0.5, params={'buffer': 256}, primary=None)
+    >>> parse_spec("format:primary=true").primary
+    True
     """
     name, _, rest = text.partition(":")
     params: dict[str, Any] = {}
@@ -50,7 +60,10 @@ def parse_spec(text: str) -> RewardSpec:
     weight = params.pop("weight", 1.0)
     if not isinstance(weight, (int, float)) or isinstance(weight, bool):
         raise UserError(f"bad reward spec {text!r}: weight must be a number, got {weight!r}")
-    return RewardSpec(name.strip(), float(weight), params)
+    primary = params.pop("primary", None)
+    if primary is not None and not isinstance(primary, bool):
+        raise UserError(f"bad reward spec {text!r}: primary must be true or false, got {primary!r}")
+    return RewardSpec(name.strip(), float(weight), params, primary)
 
 
 def _json_scalar(raw: str) -> Any:
@@ -129,15 +142,24 @@ def synthetic_group() -> Group:
     )
 
 
-def total_reward(scores: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Weighted sum over rewards that skips NaN, (..., K) -> (...). All-NaN rows stay NaN.
+def total_reward(scores: np.ndarray, weights: np.ndarray,
+                 primary: np.ndarray | None = None) -> np.ndarray:
+    """Weighted sum over rewards that skips NaN, (..., K) -> (...). All-NaN rows stay NaN, and so
+    does a row with NaN in a `primary` column (K bools): an unjudged completion is not trained on
+    its other terms.
 
-    >>> total_reward(np.array([[1.0, 0.5], [np.nan, -1.0], [np.nan, np.nan]]), np.array([1.0, 0.4]))
+    >>> s = np.array([[1.0, 0.5], [np.nan, -1.0], [np.nan, np.nan]])
+    >>> total_reward(s, np.array([1.0, 0.4]))  # 1 + 0.4*0.5; 0.4*-1
     array([ 1.2, -0.4,  nan])
+    >>> total_reward(s, np.array([1.0, 0.4]), primary=np.array([True, False]))
+    array([1.2, nan, nan])
     """
     scores = np.asarray(scores, dtype=np.float64)
     total = np.nansum(scores * weights, axis=-1)
-    return np.where(np.isnan(scores).all(axis=-1), np.nan, total)
+    unscored = np.isnan(scores).all(axis=-1)
+    if primary is not None:
+        unscored |= (np.isnan(scores) & np.asarray(primary, dtype=bool)).any(axis=-1)
+    return np.where(unscored, np.nan, total)
 
 
 class RewardScorer:
@@ -149,23 +171,57 @@ class RewardScorer:
         self.specs = list(specs)
         self.fns = [bind_reward(s) for s in self.specs]
         self.labels = _unique_labels([s.name for s in self.specs])
-        self.weights = np.array([s.weight for s in self.specs], dtype=np.float64)
+        self.weights = np.array([s.weight for s in self.specs], dtype=np.float64)  # (K,)
+        self.primary = np.array([bool(getattr(fn, "primary", False)) if s.primary is None
+                                 else s.primary for s, fn in zip(self.specs, self.fns)])  # (K,)
+        self.batch_level = np.array([bool(getattr(fn, "batch_level", False))
+                                     for fn in self.fns])  # (K,)
+        # Per-token Completion fields some reward reads (the trainer provides exactly these).
+        self.needs = frozenset().union(*(getattr(fn, "needs", ()) for fn in self.fns))
         self.state: dict[str, dict] = {}
 
     def score(self, groups: Sequence[Group], *, step: int) -> list[np.ndarray]:
-        """One (G, K) array per group: column k is reward k, NaN where it does not apply."""
+        """One (G, K) array per group: column k is reward k, NaN where it does not apply.
+        `groups` is one batch: batch-level rewards compare these groups with each other."""
+        return self.score_batch_level(groups, self.score_groups(groups, step=step), step=step)
+
+    def score_groups(self, groups: Sequence[Group], *, step: int) -> list[np.ndarray]:
+        """Like `score`, but the batch-level columns are left NaN (`score_batch_level` fills
+        them): what the trainer can compute before the step's batch is complete."""
+        cols = [k for k, b in enumerate(self.batch_level) if not b]
+        return self._score(groups, cols, step,
+                           [np.full((len(g), len(self.specs)), np.nan) for g in groups])
+
+    def score_batch_level(self, groups: Sequence[Group], scores: Sequence[np.ndarray], *,
+                          step: int) -> list[np.ndarray]:
+        """Copies of `scores` with the batch-level columns computed over `groups` as the batch."""
+        cols = [k for k, b in enumerate(self.batch_level) if b]
+        return self._score(groups, cols, step, [np.array(s, dtype=np.float64) for s in scores])
+
+    def total(self, scores: np.ndarray) -> np.ndarray:
+        """The weighted total of (..., K) scores, NaN where a primary reward is NaN."""
+        return total_reward(scores, self.weights, self.primary)
+
+    def group_total(self, scores: np.ndarray) -> np.ndarray:
+        """The total over the per-group rewards only: what dynamic sampling sees while the
+        batch-level columns are still NaN."""
+        per_group = ~self.batch_level
+        return total_reward(np.asarray(scores)[..., per_group], self.weights[per_group],
+                            self.primary[per_group])
+
+    def _score(self, groups: Sequence[Group], cols: Sequence[int], step: int,
+               out: list[np.ndarray]) -> list[np.ndarray]:
+        """Write rewards `cols` of every group into `out` (one (G, K) array per group)."""
         batch = tuple(groups)
-        ctxs = [RewardContext(step, batch, self.state.get(lab, {})) for lab in self.labels]
-        out = []
-        for group in batch:
-            cols = []
-            for spec, fn, ctx in zip(self.specs, self.fns, ctxs):
+        for k in cols:
+            spec, fn = self.specs[k], self.fns[k]
+            ctx = RewardContext(step, batch, self.state.get(self.labels[k], {}))
+            for group, scores in zip(batch, out):
                 values = fn(group, **spec.params, ctx=ctx)
                 if len(values) != len(group):
                     raise RuntimeError(f"reward {spec.name!r} returned {len(values)} values "
                                        f"for a group of {len(group)}")
-                cols.append(values)
-            out.append(np.asarray(cols, dtype=np.float64).reshape(len(cols), len(group)).T)
+                scores[:, k] = np.asarray(values, dtype=np.float64)
         return out
 
     def end_step(self, groups: Sequence[Group], *, step: int) -> None:

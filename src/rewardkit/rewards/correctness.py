@@ -5,11 +5,12 @@ from __future__ import annotations
 import math
 
 from rewardkit.registry import REWARDS
-from rewardkit.rewards.base import RewardContext
+from rewardkit.rewards.base import RewardContext, primary
 from rewardkit.types import Group
 
 
 @REWARDS.register("accuracy")
+@primary
 def accuracy(group: Group, *, ctx: RewardContext | None = None) -> list[float]:
     """1.0 if the task's verifier accepted the completion, 0.0 if it rejected it, NaN if it could
     not judge (timeout, unparseable gold, verifier error).

@@ -17,7 +17,7 @@ import numpy as np
 from rewardkit.errors import UserError
 from rewardkit.registry import REWARDS
 from rewardkit.rewards._common import judged_accuracy, verdicts
-from rewardkit.rewards.base import RewardContext
+from rewardkit.rewards.base import RewardContext, batch_level, primary
 from rewardkit.types import Group
 
 
@@ -51,6 +51,7 @@ def kimi_length(group: Group, *, ctx: RewardContext | None = None) -> list[float
 
 
 @REWARDS.register("grpo_lambda")
+@batch_level
 def grpo_lambda(
     group: Group, *, top_fraction: float, coef: float = 0.4, ctx: RewardContext | None = None
 ) -> list[float]:
@@ -130,6 +131,7 @@ def observe_bonus(
 
 
 @REWARDS.register("efficiency")
+@primary
 def efficiency(
     group: Group, *, alpha: float = 0.1, ctx: RewardContext | None = None
 ) -> list[float]:

@@ -1,7 +1,9 @@
 """Rewards from the policy's own per-token numbers: `sar` (perplexities) and `pear` (entropies).
 
-They need a sampler (or trainer) that fills `Completion.logprobs`,
-`Completion.unconditional_logprobs` or `Completion.entropies`; a completion without them is an
+Each declares the per-token `Completion` fields it reads (`@needs`); the trainer asks its
+sampler for `logprobs` / `entropies` and computes SAR's `unconditional_logprobs` itself
+(train/loop.py `with_unconditional_logprobs`). `rewardkit score` has no policy and its rollout
+files carry no per-token values, so it cannot score them. A completion without them is an
 error, not a silent 0. Neither reads the verdict, so neither is NaN when the verifier could not
 judge; both are meant to be added to `accuracy`.
 """
@@ -13,7 +15,7 @@ from collections.abc import Sequence
 
 from rewardkit.errors import UserError
 from rewardkit.registry import REWARDS
-from rewardkit.rewards.base import RewardContext
+from rewardkit.rewards.base import RewardContext, needs
 from rewardkit.types import Completion, Group
 
 THINK_END = "</think>"
@@ -57,6 +59,7 @@ def self_aligned(conditional: Sequence[float], unconditional: Sequence[float]) -
 
 
 @REWARDS.register("sar")
+@needs("logprobs", "unconditional_logprobs")
 def sar(group: Group, *, alpha: float, ctx: RewardContext | None = None) -> list[float]:
     """Self-Aligned Reward: α · R_SA, the relative perplexity gain of the answer given the question.
 
@@ -101,6 +104,7 @@ def thinking_tokens(c: Completion, n: int) -> int:
 
 
 @REWARDS.register("pear")
+@needs("entropies")
 def pear(
     group: Group, *, alpha: float, answer_alpha: float = 0.0, ctx: RewardContext | None = None
 ) -> list[float]:

@@ -8,12 +8,15 @@
   the loop does the refilling (up to `filters.max_refill_rounds` rounds).
 - `overlong_weights`: overlong filtering (DAPO section 3.3): truncated completions get zero weight
   in the loss, so a reply cut off by the budget is not punished for the cut itself.
-- `Recompose` / `keep_first`: the hook that chooses which of the kept groups form the batch when
-  refilling produced more than needed (batch recomposition, e.g. RoRecomp, plugs in here).
+- `prompts_to_sample`: over-sampling. Each round samples `oversample` times the missing groups,
+  so the kept groups can outnumber the batch (DAPO's recipe generates 1536 prompts for 512).
+- `Recompose` / `keep_first`: the hook that chooses which of the kept groups form the batch
+  when over-sampling kept more than needed (batch recomposition, e.g. RoRecomp, plugs in here).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -46,6 +49,15 @@ def overlong_weights(truncated: np.ndarray) -> np.ndarray:
            [1., 1.]])
     """
     return np.where(np.asarray(truncated, dtype=bool), 0.0, 1.0)
+
+
+def prompts_to_sample(missing: int, oversample: float) -> int:
+    """Prompts to sample when `missing` groups are still needed: ceil(oversample * missing).
+
+    >>> prompts_to_sample(4, 1.0), prompts_to_sample(4, 3.0), prompts_to_sample(3, 1.5)  # 4.5 up
+    (4, 12, 5)
+    """
+    return math.ceil(oversample * missing - 1e-9)  # 1e-9: 0.1 * 30 is 3.0000000000000004
 
 
 def zero_variance_fraction(totals: Sequence[np.ndarray]) -> float:

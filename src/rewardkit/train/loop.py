@@ -5,10 +5,14 @@
 One step:
   1. take P prompts and sample G completions each; the sampler's seed comes from (seed, step,
      round, rank), so a resumed run samples exactly what the uninterrupted run would have
-  2. verify each completion once (task.verify), score it with every configured reward ->
-     a (G, K) array per group, and a NaN-aware weighted total per completion
+  2. verify each completion once (task.verify), score it with every per-group reward ->
+     a (G, K) array per group, and a NaN-aware weighted total per completion (NaN when a
+     primary reward, e.g. accuracy, is NaN: the verifier could not judge)
   3. filters: dynamic sampling drops groups whose totals are all equal and refills the batch
-     from new prompts (DAPO, DLER); overlong filtering gives truncated completions zero weight
+     from new prompts (DAPO, DLER), sampling `filters.oversample` x the missing groups per
+     round; `filters.recompose` picks the batch from the kept groups; then batch-level rewards
+     (GRPO-λ) are scored once over the finished batch of every rank; overlong filtering gives
+     truncated completions zero weight
   4. advantages (P, G) over the whole batch (KL may first be taken out of the reward)
   5. PPO-style update: `epochs` x `updates_per_epoch` optimizer steps, each accumulating
      gradients over minibatches; per-token loss (clip / gspo / cispo / ...), aggregation, KL to a
@@ -28,6 +32,7 @@ the gathered groups.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections import defaultdict
@@ -40,7 +45,6 @@ import torch
 
 from rewardkit.advantages import compute_advantages
 from rewardkit.config import TrainConfig
-from rewardkit.rewards.combine import total_reward
 from rewardkit.sampling.base import Sampler, SamplingParams
 from rewardkit.train import filters
 from rewardkit.train.data import seed_for
@@ -53,7 +57,7 @@ from rewardkit.train.policy import (
     token_logprobs,
 )
 from rewardkit.train.run import Run, TrainingError
-from rewardkit.types import Group
+from rewardkit.types import Completion, Group
 
 MAX_NONFINITE_IN_A_ROW = 3
 """consecutive optimizer steps with a NaN/inf loss or gradient before training stops"""
@@ -94,7 +98,8 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False,
                                        else ([], [], []))
             run.scorer.end_step(groups, step=step - 1)                  # 6 (0-based step)
             row = {"step": step, **update,
-                   **rollout_metrics(groups, scores, run.scorer.labels, run.scorer.weights),
+                   **rollout_metrics(groups, scores, run.scorer.labels, run.scorer.weights,
+                                     run.scorer.primary),
                    "kept_groups": int(run.sum(len(kept.groups))), "sampled_groups": len(groups),
                    "refill_rounds": timing["rounds"] - 1}
             if cfg.eval_every and step % cfg.eval_every == 0:
@@ -103,7 +108,8 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False,
                     "time/score_s": timing["score"], "time/update_s": t2 - t1}
             warn_if_unhealthy(run, step, row)
             run.log.step(row, sample_rows(step, groups, scores, run.scorer.labels,
-                                          run.scorer.weights, prompts))
+                                          run.scorer.weights, prompts,
+                                          primary=run.scorer.primary))
             rows.append(row)
             if step == cfg.steps or (cfg.checkpoint.every and step % cfg.checkpoint.every == 0):
                 run.save(step)
@@ -119,43 +125,105 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False,
 
 
 def collect(run: Run, step: int) -> tuple[Batch, Batch, dict[str, float]]:
-    """This rank's kept groups, every group it sampled, and timings. Refills when filtering."""
+    """This rank's batch (its kept groups, recomposed to its share of `prompts_per_step`), every
+    group it sampled, and timings. Refills and over-samples when filtering.
+
+    The batch's score arrays are the same objects as in `seen`, so the batch-level columns filled
+    at the end show in both (dropped groups keep NaN there: they are in no batch)."""
     cfg = run.cfg
     want = cfg.prompts_per_step // run.world + (run.rank < cfg.prompts_per_step % run.world)
     rounds = 1 + (cfg.filters.max_refill_rounds if cfg.filters.dynamic_sampling else 0)
     kept, seen = Batch(), Batch()
     timing = {"generate": 0.0, "score": 0.0, "rounds": 0}
     for rnd in range(rounds):
-        need = [int(n) for n in run.all_gather(want - len(kept.groups))]  # per rank
-        if sum(need) == 0:
+        missing = [int(n) for n in run.all_gather(max(0, want - len(kept.groups)))]  # per rank
+        if sum(missing) == 0:
             break
+        need = [filters.prompts_to_sample(n, cfg.filters.oversample) for n in missing]
         # Every rank advances the same shared cursor and takes its own slice of it.
         problems = run.data.take(sum(need))[sum(need[: run.rank]):][: need[run.rank]]
         prompts = [run.task.prompt(p) for p in problems]
         t = time.perf_counter()
-        params = SamplingParams(
-            n=cfg.sampling.group_size, max_new_tokens=cfg.sampling.max_new_tokens,
-            temperature=cfg.sampling.temperature, top_p=cfg.sampling.top_p,
-            seed=seed_for(cfg.seed, step, rnd, run.rank))
-        completions = run.sampler.sample(prompts, params) if prompts else []
+        completions = sample_with_needs(run, prompts, seed_for(cfg.seed, step, rnd, run.rank))
         t2 = time.perf_counter()
-        groups = [run.task.verify(Group(p, cs, cfg.sampling.max_new_tokens))
-                  for p, cs in zip(problems, completions)]
+        groups = [Group(p, cs, cfg.sampling.max_new_tokens) for p, cs in zip(problems, completions)]
+        groups = [run.task.verify(g) for g in groups]  # verification
         # Rewards see 0-based steps (steps completed before this one, rewards/base.py).
-        fresh = Batch(groups, run.scorer.score(groups, step=step - 1) if groups else [], prompts)
+        fresh = Batch(groups, run.scorer.score_groups(groups, step=step - 1), prompts)
         timing["generate"] += t2 - t
         timing["score"] += time.perf_counter() - t2
         timing["rounds"] += 1
         seen.add(fresh, list(range(len(groups))))
-        totals = [total_reward(s, run.scorer.weights) for s in fresh.scores]
+        totals = [run.scorer.group_total(s) for s in fresh.scores]  # P arrays (G,)
         keep = (filters.informative_groups(totals) if cfg.filters.dynamic_sampling
                 else np.ones(len(totals), dtype=bool))
         kept.add(fresh, keep)
     # Which kept groups form the batch (DAPO: the first `want`; a recomposition hook may choose).
-    final = run.recompose([total_reward(s, run.scorer.weights) for s in kept.scores], target=want)
+    final = run.recompose([run.scorer.group_total(s) for s in kept.scores], target=want)
     out = Batch()
-    out.add(kept, final)
+    out.add(kept, final[:want])
+    t = time.perf_counter()
+    score_batch_level(run, out, step - 1)
+    timing["score"] += time.perf_counter() - t
     return out, seen, timing
+
+
+def sample_with_needs(run: Run, prompts: list[str], seed: int) -> list[list[Completion]]:
+    """G completions per prompt, carrying the per-token fields the rewards read (`needs`):
+    the sampler's log-probs / entropies, and SAR's question-free log-probs from the trainer."""
+    if not prompts:
+        return []
+    cfg, needs = run.cfg, run.scorer.needs
+    params = SamplingParams(
+        n=cfg.sampling.group_size, max_new_tokens=cfg.sampling.max_new_tokens,
+        temperature=cfg.sampling.temperature, top_p=cfg.sampling.top_p, seed=seed,
+        return_logprobs="logprobs" in needs, return_entropies="entropies" in needs)
+    completions = run.sampler.sample(prompts, params)
+    if "unconditional_logprobs" in needs:
+        completions = with_unconditional_logprobs(run, completions)
+    return completions
+
+
+@torch.no_grad()
+def with_unconditional_logprobs(run: Run, completions: list[list[Completion]]
+                                ) -> list[list[Completion]]:
+    """Copies carrying `unconditional_logprobs`: log pi(a_j | a_<j) of each completion's tokens
+    with no question before them (SAR's ppl(a), https://arxiv.org/abs/2509.05489).
+
+    "No question" is a one-token context, the tokenizer's BOS token (its EOS token when it has
+    none, as GPT-2-style models start documents), since the first answer token needs something
+    to be predicted from. Temperature 1 and no top-p, like the sampler's `logprobs`
+    (sampling/hf.py), so both perplexities use the same distribution."""
+    tok = run.tokenizer
+    start = [tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id]
+    flat = [c for cs in completions for c in cs]
+    rows = [Row(start, completion_ids(tok, c)) for c in flat]
+    values: list[tuple[float, ...]] = [()] * len(rows)
+    size = run.cfg.optim.minibatch_size
+    for i in range(0, len(rows), size):
+        chunk = [(j, r) for j, r in enumerate(rows[i: i + size], start=i) if r.completion_ids]
+        if not chunk:
+            continue
+        batch = collate([r for _, r in chunk], pad_id=tok.pad_token_id, device=run.device)
+        logp, _ = token_logprobs(run.model, batch, temperature=1.0, autocast=run.autocast)
+        for (j, r), lp in zip(chunk, logp):  # lp: (T,) padded
+            values[j] = tuple(lp[: len(r.completion_ids)].tolist())
+    out = iter(dataclasses.replace(c, unconditional_logprobs=v) for c, v in zip(flat, values))
+    return [[next(out) for _ in cs] for cs in completions]
+
+
+def score_batch_level(run: Run, batch: Batch, step: int) -> None:
+    """Fill the batch-level reward columns (GRPO-λ) of `batch`'s score arrays, in place, scored
+    once over the step's whole batch: the kept groups of every rank, in rank order."""
+    if not run.scorer.batch_level.any():
+        return
+    parts = run.gather([(batch.groups, batch.scores)])  # one (groups, scores) pair per rank
+    groups = [g for gs, _ in parts for g in gs]
+    scores = [s for _, ss in parts for s in ss]
+    filled = run.scorer.score_batch_level(groups, scores, step=step)
+    offset = sum(len(gs) for gs, _ in parts[: run.rank])
+    for mine, new in zip(batch.scores, filled[offset: offset + len(batch.scores)]):
+        mine[...] = new
 
 
 # ---------------------------------------------------------------------------------------------
@@ -165,13 +233,15 @@ def collect(run: Run, step: int) -> tuple[Batch, Batch, dict[str, float]]:
 def prepare_rows(run: Run, kept: Batch, step: int) -> list[Row]:
     cfg, tok = run.cfg, run.tokenizer
     G = cfg.sampling.group_size
-    totals = np.array([total_reward(s, run.scorer.weights) for s in kept.scores]).reshape(-1, G)
+    totals = np.array([run.scorer.total(s) for s in kept.scores]).reshape(-1, G)  # (P, G)
+    truncated = np.array([[c.truncated for c in g.completions] for g in kept.groups], dtype=bool)
+    weights = (filters.overlong_weights(truncated.reshape(-1, G)) if cfg.filters.overlong_mask
+               else np.ones_like(totals))  # (P, G)
     rows = []
     for g, (group, prompt) in enumerate(zip(kept.groups, kept.prompts)):
         p_ids = run.encode(prompt)  # exactly the ids the sampler fed the model
         for i, c in enumerate(group.completions):
-            weight = 0.0 if cfg.filters.overlong_mask and c.truncated else 1.0
-            rows.append(Row(p_ids, completion_ids(tok, c), weight=weight,
+            rows.append(Row(p_ids, completion_ids(tok, c), weight=float(weights[g, i]),
                             reward=float(totals[g, i]), group=g))
     # Old log-probs are only needed when the policy moves between optimizer steps of one batch.
     if run.off_policy or (cfg.loss.kl_coef > 0 and cfg.loss.kl_in_reward):

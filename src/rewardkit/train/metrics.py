@@ -46,7 +46,7 @@ def accuracies(correct: Sequence[bool | None]) -> dict[str, float]:
 
 
 def rollout_metrics(groups: Sequence[Group], scores: Sequence[np.ndarray], labels: Sequence[str],
-                    weights: np.ndarray) -> dict[str, float]:
+                    weights: np.ndarray, primary: np.ndarray | None = None) -> dict[str, float]:
     """Reward, accuracy and length statistics over every completion sampled this step.
 
     >>> from rewardkit.testing import make_group
@@ -55,7 +55,7 @@ def rollout_metrics(groups: Sequence[Group], scores: Sequence[np.ndarray], label
     >>> m["accuracy"], m["length/correct_mean"], m["length/truncated_frac"], m["reward/mean"]
     (0.5, 4.0, 0.5, 0.5)
     """
-    totals = [total_reward(s, weights) for s in scores]  # P arrays (G,)
+    totals = [total_reward(s, weights, primary) for s in scores]  # P arrays (G,)
     flat = np.concatenate(totals) if totals else np.zeros(0)
     lengths = np.array([n for g in groups for n in g.lengths], dtype=np.float64)
     correct = [c for g in groups for c in g.correct]
@@ -80,11 +80,12 @@ def rollout_metrics(groups: Sequence[Group], scores: Sequence[np.ndarray], label
 
 def sample_rows(step: int, groups: Sequence[Group], scores: Sequence[np.ndarray],
                 labels: Sequence[str], weights: np.ndarray, prompts: Sequence[str],
-                n: int = SAMPLES_PER_STEP) -> list[dict[str, Any]]:
+                n: int = SAMPLES_PER_STEP, primary: np.ndarray | None = None
+                ) -> list[dict[str, Any]]:
     """The first `n` completions of the step, with their verdicts and rewards, for samples/."""
     rows = []
     for group, score, prompt in zip(groups, scores, prompts):
-        totals = total_reward(score, weights)
+        totals = total_reward(score, weights, primary)
         for i, c in enumerate(group.completions):
             if len(rows) == n:
                 return rows

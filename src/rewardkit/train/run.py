@@ -106,7 +106,8 @@ class Run:
             self.task = get_task(cfg.task)
         except UnknownName as e:
             raise UserError(f"task: {e}") from None
-        self.scorer = RewardScorer([RewardSpec(r.name, r.weight, r.params) for r in cfg.rewards])
+        self.scorer = RewardScorer([RewardSpec(r.name, r.weight, r.params, r.primary)
+                                    for r in cfg.rewards])
         self.data = ProblemStream(load_problems(self.task, data=cfg.data, split="train",
                                                 seed=cfg.seed), seed=cfg.seed)
 
