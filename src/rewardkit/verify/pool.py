@@ -18,10 +18,11 @@ by forking the caller, so a trainer's threads, CUDA state and address space neve
 Unlike multiprocessing's default for forkserver/spawn children, they do not re-import the
 caller's `__main__` (a training script without a `__main__` guard would otherwise run again in
 every worker, torch imports and all); the price is that a Task defined in a `__main__` script
-cannot be sent to a worker (its deferred checks get status "error"): define it in a module. Each worker
-ignores SIGINT (Ctrl-C stops the caller, which then stops the pool), caps its address space with
-RLIMIT_AS and asks Linux to kill it if its parent (the forkserver, which exits with the caller)
-dies, so no worker outlives the process that started it. Nothing here uses signals for timeouts.
+cannot be sent to a worker (its deferred checks get status "error"): define it in a module.
+Each worker ignores SIGINT (Ctrl-C stops the caller, which then stops the pool), caps its
+address space with RLIMIT_AS and asks Linux to kill it if its parent (the forkserver, which
+exits with the caller) dies, so no worker outlives the process that started it. Nothing here
+uses signals for timeouts.
 """
 
 from __future__ import annotations

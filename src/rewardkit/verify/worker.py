@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-try:  # preload: every worker forked from the forkserver then starts with math-verify imported
-    import math_verify  # noqa: F401
-except ImportError:  # pragma: no cover - math-verify is a core dependency
-    pass
+# Preloaded by the forkserver, so every worker starts with math-verify already imported.
+import math_verify  # noqa: F401
 
 
 def decide(task: Any, gold_answer: str, key: str) -> tuple[bool | None, str]:
