@@ -12,9 +12,9 @@ import time
 import pytest
 
 import rewardkit
+from rewardkit.testing import make_group
 from rewardkit.verify import CACHE, service, verify_groups
 from rewardkit.verify.pool import POOL
-from rewardkit.testing import make_group
 
 from .conftest_helpers import alive
 from .tasks_for_tests import ScriptedTask
