@@ -10,6 +10,9 @@ Extraction policy (what counts as the reply's answer):
 - An answer that lists alternatives is wrong: " or ", "\\text{or}", `\\pm`/`\\mp`, and, when the
   gold is single-valued (no top-level comma or semicolon), a top-level comma or semicolon
   ("1, 2, 3"); "1,000" with three-digit groups is a number, not a list.
+- An answer written with look-alike digits or letters (digits of other scripts, fullwidth
+  forms, mathematical alphanumerics such as `𝟑` or `𝑥`) is wrong: normalising them would let
+  visually deceptive answers through, and a model is asked for plain LaTeX.
 - Without any box, math-verify's own extraction reads the last 300 characters of the region.
 
 Verdicts: plain integers, decimals and simple fractions (`3`, `-0.25`, `1,000`, `\\frac{3}{4}`,
@@ -40,10 +43,12 @@ _BOX_OPEN = re.compile(r"\\(?:boxed|fbox)\s*\{")
 _BRACE = re.compile(r"[{}]")
 _NOISE = re.compile(r"\\left|\\right|\\[!,;: ]|\s+|\.$")
 _ALTERNATIVES = re.compile(r"\bor\b|\\pm|\\mp|±|∓")
-_THOUSANDS = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
-_DECIMAL = re.compile(r"-?(?:\d+(?:\.\d*)?|\.\d+)")
-_FRAC = re.compile(r"(-?)\\[dt]?frac\{(-?\d+)\}\{(\d+)\}|(-?)\\[dt]?frac(\d)(\d)")
-_SLASH = re.compile(r"(-?\d+)/(\d+)")
+_THOUSANDS = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?", re.ASCII)
+_DECIMAL = re.compile(r"-?(?:\d+(?:\.\d*)?|\.\d+)", re.ASCII)
+_FRAC = re.compile(r"(-?)\\[dt]?frac\{(-?\d+)\}\{(\d+)\}|(-?)\\[dt]?frac(\d)(\d)", re.ASCII)
+_SLASH = re.compile(r"(-?\d+)/(\d+)", re.ASCII)
+# Digits of other scripts, fullwidth forms, mathematical alphanumerics.
+_LOOKALIKE = re.compile(r"[^\x00-\x7f](?<=\d)|[\uff00-\uffef\U0001d400-\U0001d7ff]")
 _UPRIGHT_CONSTANT = re.compile(r"\\(?:mathrm|text|operatorname)\{\s*([eid])\s*\}")
 
 
@@ -154,6 +159,8 @@ class MathTask(Task):
             return None, Defer(region[-FALLBACK_CHARS:])
         answer = boxes[-1]
         if len({_normal(b) for b in boxes}) > 1 or _ALTERNATIVES.search(answer):
+            return answer, (False, "ok")
+        if _LOOKALIKE.search(answer):
             return answer, (False, "ok")
         if gold.single_valued and _top_level_separators(answer):
             return answer, (False, "ok")
