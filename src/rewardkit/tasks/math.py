@@ -5,11 +5,12 @@ Extraction policy (what counts as the reply's answer):
 - The answer region is the text after the last `</think>` (the whole reply if there is none).
 - The last `\\boxed{}` (or `\\fbox{}`) in the answer region is the answer. If the region has
   several boxed answers that differ (after removing spaces, `\\left`/`\\right`, `\\!`/`\\,`, a
-  trailing period, `\\dfrac`->`\\frac`), the reply is wrong: spraying candidates is not answering.
+  trailing period, `\\dfrac`->`\\frac`, and unless all are simple numbers of one value, like
+  `\\frac12` and `0.5`), the reply is wrong: spraying candidates is not answering.
   More than `MAX_BOXES` boxes, or a box longer than `MAX_ANSWER_CHARS`, is also wrong.
-- An answer that lists alternatives is wrong: " or ", "\\text{or}", `\\pm`/`\\mp`, and, when the
-  gold is single-valued (no top-level comma or semicolon), a top-level comma or semicolon
-  ("1, 2, 3"); "1,000" with three-digit groups is a number, not a list.
+- When the gold is single-valued (no top-level comma or semicolon, no " or ", no `\\pm`), an
+  answer that lists alternatives is wrong: " or ", "\\text{or}", `\\pm`/`\\mp`, a top-level
+  comma or semicolon ("1, 2, 3"); "1,000" with three-digit groups is a number, not a list.
 - An answer written with look-alike digits or letters (digits of other scripts, fullwidth
   forms, mathematical alphanumerics such as `𝟑` or `𝑥`) is wrong: normalising them would let
   visually deceptive answers through, and a model is asked for plain LaTeX.
@@ -81,9 +82,16 @@ def _normal(answer: str) -> str:
     return _NOISE.sub("", answer).replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
 
 
+def _differ(boxes: list[str]) -> bool:
+    """True if the boxed answers are not all the same (as written, or as simple numbers)."""
+    if len({_normal(b) for b in boxes}) == 1:
+        return False
+    return len({simple_number(b) for b in boxes}) != 1 or simple_number(boxes[0]) is None
+
+
 def _top_level_separators(answer: str) -> bool:
     """True if `answer` has a comma or semicolon outside all brackets (not a thousands comma)."""
-    if _THOUSANDS.fullmatch(answer.replace(" ", "")):
+    if simple_number(answer) is not None:  # "1,000", "1{,}000", "1\\,000": one number
         return False
     depth = 0
     for ch in answer:
@@ -105,6 +113,7 @@ def simple_number(answer: str) -> Fraction | None:
     (True, True)
     """
     s = answer.strip().strip("$").replace("\\!", "").replace(" ", "")
+    s = s.replace("{,}", ",").replace("\\,", ",")  # LaTeX thousands separators
     if _THOUSANDS.fullmatch(s):
         s = s.replace(",", "")
     if _DECIMAL.fullmatch(s):
@@ -136,7 +145,8 @@ class MathTask(Task):
         if answer is None or not answer.strip():
             return None
         answer = answer.strip()
-        return MathGold(answer, simple_number(answer), not _top_level_separators(answer))
+        single = not _top_level_separators(answer) and not _ALTERNATIVES.search(answer)
+        return MathGold(answer, simple_number(answer), single)
 
     def extract_answer(self, text: str) -> str | None:
         boxes = boxed_answers(answer_region(text))
@@ -158,11 +168,9 @@ class MathTask(Task):
         if not boxes:
             return None, Defer(region[-FALLBACK_CHARS:])
         answer = boxes[-1]
-        if len({_normal(b) for b in boxes}) > 1 or _ALTERNATIVES.search(answer):
+        if _differ(boxes) or _LOOKALIKE.search(answer):
             return answer, (False, "ok")
-        if _LOOKALIKE.search(answer):
-            return answer, (False, "ok")
-        if gold.single_valued and _top_level_separators(answer):
+        if gold.single_valued and (_ALTERNATIVES.search(answer) or _top_level_separators(answer)):
             return answer, (False, "ok")
         number = simple_number(answer)
         if gold.number is not None and number is not None:
