@@ -105,3 +105,22 @@ def test_score_cli_bad_row_for_a_new_task_is_one_line(write_jsonl, capsys):
     assert main(["score", "--task", "choice", "--reward", "accuracy", "--input", str(bad)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "in.jsonl:1" in err and "num_tokens" in err
+
+
+def test_score_reports_status_shares_and_warns_when_verification_fails(write_jsonl, capsys,
+                                                                        caplog):
+    rows = [{"prompt": "q", "answer": "", "completions": [{"text": "\\boxed{1}", "num_tokens": 3}]},
+            {"prompt": "q", "answer": "1", "completions": [{"text": "\\boxed{1}", "num_tokens": 3}]}]
+    assert main(["score", "--task", "math", "--reward", "accuracy", "--verify-timeout", "2",
+                 "--input", str(write_jsonl(rows))]) == 0
+    err = " ".join(capsys.readouterr().err.split())  # rich wraps long lines
+    assert "ok: 1 (50.0%)" in err and "unparseable_gold: 1 (50.0%)" in err
+    assert "VERIFICATION FAILING: 50.0%" in caplog.text
+
+
+def test_score_bad_verify_flag_is_one_line(write_jsonl, capsys):
+    src = write_jsonl([{"prompt": "q", "answer": "1", "completions": [{"text": "1",
+                                                                      "num_tokens": 1}]}])
+    assert main(["score", "--task", "math", "--reward", "accuracy", "--verify-timeout", "0",
+                 "--input", str(src)]) == 2
+    assert capsys.readouterr().err.strip().endswith("--verify-timeout must be > 0, got 0.0")

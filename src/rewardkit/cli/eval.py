@@ -14,6 +14,7 @@ import argparse
 import re
 from pathlib import Path
 
+from rewardkit.cli.score import add_verify_flags, configure_verify
 from rewardkit.errors import UserError
 
 
@@ -35,6 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--reward", action="append", metavar="SPEC", default=[],
                    help="also score with NAME[:key=value,...] (repeatable)")
     p.add_argument("--seed", type=int, default=0)
+    add_verify_flags(p)
     p.add_argument("--batch-size", type=int, help="prompts per sampler call (default: all)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
     p.add_argument("--dtype", default="auto", help="auto | float32 | bfloat16 | float16")
@@ -63,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
                         ("--limit", args.limit or 1), ("--batch-size", args.batch_size or 1)):
         if value < 1:
             raise UserError(f"{flag} must be at least 1, got {value}")
+    configure_verify(args)
     budgets = _budgets(args.budgets) if args.budgets else None
     task, problems, label = load_eval_data(args.data, task=args.task, limit=args.limit,
                                            prompt_key=args.prompt_key,

@@ -27,6 +27,7 @@ from rewardkit.rewards.combine import RewardScorer, RewardSpec, nan_to_none, tot
 from rewardkit.sampling.base import Sampler, SamplingParams
 from rewardkit.tasks.base import Task
 from rewardkit.types import Group, Problem
+from rewardkit.verify import status_fractions, warn_if_failing
 
 
 def default_budgets(max_new_tokens: int) -> list[int]:
@@ -122,6 +123,8 @@ def evaluate(
             samples.append(row)
 
     summary = summarize(samples, n=n, budgets=budgets)
+    summary.update(status_fractions(groups))  # verify/<status>_frac: counted, not hidden
+    warn_if_failing(summary, where="this eval")
     if scorer:
         table = np.concatenate(scores) if scores else np.zeros((0, len(scorer.labels)))  # (S, K)
         summary["rewards"] = {

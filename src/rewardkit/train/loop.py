@@ -53,6 +53,7 @@ from rewardkit.train.policy import (
 )
 from rewardkit.train.run import Run, TrainingError
 from rewardkit.types import Group
+from rewardkit.verify import failed_fraction, status_fractions
 
 MAX_NONFINITE_IN_A_ROW = 3
 """consecutive optimizer steps with a NaN/inf loss or gradient before training stops"""
@@ -94,6 +95,7 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False,
             run.scorer.end_step(groups, step=step)                      # 6
             row = {"step": step, **update,
                    **rollout_metrics(groups, scores, run.scorer.labels, run.scorer.weights),
+                   **status_fractions(groups),
                    "kept_groups": int(run.sum(len(kept.groups))), "sampled_groups": len(groups),
                    "refill_rounds": timing["rounds"] - 1}
             if cfg.eval_every and step % cfg.eval_every == 0:
@@ -303,6 +305,12 @@ def evaluate(run: Run, step: int) -> dict[str, float]:
 
 
 def warn_if_unhealthy(run: Run, step: int, row: dict[str, Any]) -> None:
+    failed = failed_fraction({k: v for k, v in row.items() if k.startswith("verify/")})
+    if failed > run.cfg.verify.max_failed_frac:
+        shares = ", ".join(f"{k[7:-5]} {v:.1%}" for k, v in row.items()
+                           if k.startswith("verify/") and k != "verify/ok_frac" and v)
+        run.log.warn("verify", step, f"VERIFICATION FAILING: {failed:.1%} of verdicts could not "
+                     f"be judged ({shares}; limit {run.cfg.verify.max_failed_frac:.1%})", every=1)
     if row["groups/zero_variance_frac"] > 0.5:
         hint = "" if run.cfg.filters.dynamic_sampling else "filters.dynamic_sampling, "
         run.log.warn("zero_var", step, f"{row['groups/zero_variance_frac']:.0%} of groups have "

@@ -30,8 +30,16 @@ def status_fractions(groups: Iterable[Group]) -> dict[str, float]:
 
 
 def failed_fraction(fractions: dict[str, float]) -> float:
-    """The share of verdicts that are not "ok" (could not be judged)."""
-    return sum(v for k, v in fractions.items() if k != "verify/ok_frac")
+    """The share of verdicts that are not "ok" (could not be judged); other keys are ignored.
+
+    >>> failed_fraction({"verify/ok_frac": 0.9, "verify/timeout_frac": 0.1, "accuracy": 0.5})
+    0.1
+    """
+    return sum(v for k, v in _shares(fractions).items() if k != "verify/ok_frac")
+
+
+def _shares(fractions: dict[str, float]) -> dict[str, float]:
+    return {k: v for k, v in fractions.items() if k.startswith("verify/") and k.endswith("_frac")}
 
 
 def warn_if_failing(fractions: dict[str, float], *, max_failed_frac: float =
@@ -41,7 +49,7 @@ def warn_if_failing(fractions: dict[str, float], *, max_failed_frac: float =
     failed = failed_fraction(fractions)
     if failed <= max_failed_frac:
         return False
-    parts = ", ".join(f"{k.split('/')[1][:-5]} {v:.1%}" for k, v in fractions.items()
+    parts = ", ".join(f"{k.split('/')[1][:-5]} {v:.1%}" for k, v in _shares(fractions).items()
                       if v and k != "verify/ok_frac")
     log.warning("VERIFICATION FAILING: %.1f%% of verdicts in %s could not be judged (%s; limit "
                 "%.1f%%): rewards treat them as missing, not wrong", 100 * failed, where, parts,
