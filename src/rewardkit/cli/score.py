@@ -25,7 +25,7 @@ from rewardkit.rewards import RewardScorer, parse_spec, total_reward
 from rewardkit.rewards.combine import nan_to_none
 from rewardkit.rollouts import batches_by_step, read_rollouts
 from rewardkit.tasks import get_task
-from rewardkit.verify import status_fractions, warn_if_failing
+from rewardkit.verify import status_fractions, verify_groups, warn_if_failing
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     summary = _Summary(scorer.labels)
     for batch in batches_by_step(read_rollouts(args.input, task=args.task)):
         step = batch[0].step
-        groups = [task.verify(rec.group) for rec in batch]
+        groups = verify_groups(task, [rec.group for rec in batch])
         warn_if_failing(status_fractions(groups), where=f"step {step}")
         scores = scorer.score(groups, step=step)  # P arrays of (G, K)
         totals = [total_reward(s, scorer.weights) for s in scores]  # P arrays of (G,)

@@ -53,7 +53,7 @@ from rewardkit.train.policy import (
 )
 from rewardkit.train.run import Run, TrainingError
 from rewardkit.types import Group
-from rewardkit.verify import failed_fraction, status_fractions
+from rewardkit.verify import failed_fraction, status_fractions, verify_groups
 
 MAX_NONFINITE_IN_A_ROW = 3
 """consecutive optimizer steps with a NaN/inf loss or gradient before training stops"""
@@ -140,8 +140,8 @@ def collect(run: Run, step: int) -> tuple[Batch, Batch, dict[str, float]]:
             seed=seed_for(cfg.seed, step, rnd, run.rank))
         completions = run.sampler.sample(prompts, params) if prompts else []
         t2 = time.perf_counter()
-        groups = [run.task.verify(Group(p, cs, cfg.sampling.max_new_tokens))
-                  for p, cs in zip(problems, completions)]
+        groups = verify_groups(run.task, [Group(p, cs, cfg.sampling.max_new_tokens)
+                                          for p, cs in zip(problems, completions)])
         fresh = Batch(groups, run.scorer.score(groups, step=step) if groups else [], prompts)
         timing["generate"] += t2 - t
         timing["score"] += time.perf_counter() - t2
@@ -297,8 +297,9 @@ def evaluate(run: Run, step: int) -> dict[str, float]:
     prompts = [run.task.prompt(p) for p in problems]
     params = SamplingParams(n=1, max_new_tokens=run.cfg.sampling.max_new_tokens, temperature=0.0,
                             seed=seed_for(run.cfg.seed, step, 10**6))
-    groups = [run.task.verify(Group(p, cs, run.cfg.sampling.max_new_tokens))
-              for p, cs in zip(problems, run.sampler.sample(prompts, params))]
+    sampled = run.sampler.sample(prompts, params)
+    groups = verify_groups(run.task, [Group(p, cs, run.cfg.sampling.max_new_tokens)
+                                      for p, cs in zip(problems, sampled)])
     judged = [c for g in groups for c in g.correct if c is not None]
     return {"eval/accuracy": float(np.mean(judged)) if judged else math.nan,
             "eval/length_mean": float(np.mean([n for g in groups for n in g.lengths]))}
