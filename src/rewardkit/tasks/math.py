@@ -17,8 +17,9 @@ Extraction policy (what counts as the reply's answer):
 - Without any box, math-verify's own extraction reads the last 300 characters of the region.
 
 Verdicts: plain integers, decimals and simple fractions (`3`, `-0.25`, `1,000`, `\\frac{3}{4}`,
-`-3/4`) on both sides compare exactly in the caller's process, without sympy. Everything else is
-deferred to a worker, which calls math-verify as `verify(gold, prediction)` (the order matters:
+`-3/4`) on both sides compare exactly in the caller's process, without sympy, and an answer
+written exactly as the gold (up to spacing, `\\left`/`\\right`, `\\dfrac`) is correct there too.
+Everything else is deferred to a worker, which calls math-verify as `verify(gold, prediction)` (the order matters:
 an interval gold must not accept an echoed inequality) with math-verify's own SIGALRM timeouts
 off; the pool's deadline stops it instead. Before parsing, `\\mathrm{e}`, `\\mathrm{i}`,
 `\\mathrm{d}` become plain letters, and a side whose LaTeX parse fell back to a partial string
@@ -105,14 +106,15 @@ def _top_level_separators(answer: str) -> bool:
 
 
 def simple_number(answer: str) -> Fraction | None:
-    """An integer, decimal or simple fraction as an exact Fraction; None for anything else.
+    """An integer, decimal or simple fraction (a `$` sign allowed) as an exact Fraction; None
+    for anything else.
 
     >>> simple_number("1,000"), simple_number("-\\\\frac{3}{4}"), simple_number("0.50")
     (Fraction(1000, 1), Fraction(-3, 4), Fraction(1, 2))
     >>> simple_number("\\\\sqrt{2}") is None, simple_number("1/0") is None
     (True, True)
     """
-    s = answer.strip().strip("$").replace("\\!", "").replace(" ", "")
+    s = answer.replace("\\$", "").replace("$", "").replace("\\!", "").replace(" ", "")
     s = s.replace("{,}", ",").replace("\\,", ",")  # LaTeX thousands separators
     if _THOUSANDS.fullmatch(s):
         s = s.replace(",", "")
@@ -134,6 +136,7 @@ class MathGold(NamedTuple):
     answer: str  # the gold as written
     number: Fraction | None  # exact value when it is a simple number
     single_valued: bool  # no top-level list separator
+    normal: str  # as written, minus spacing and \left/\right (see _normal)
 
 
 class MathTask(Task):
@@ -146,7 +149,7 @@ class MathTask(Task):
             return None
         answer = answer.strip()
         single = not _top_level_separators(answer) and not _ALTERNATIVES.search(answer)
-        return MathGold(answer, simple_number(answer), single)
+        return MathGold(answer, simple_number(answer), single, _normal(answer))
 
     def extract_answer(self, text: str) -> str | None:
         boxes = boxed_answers(answer_region(text))
@@ -175,6 +178,8 @@ class MathTask(Task):
         number = simple_number(answer)
         if gold.number is not None and number is not None:
             return answer, (number == gold.number, "ok")
+        if _normal(answer) == gold.normal:  # the gold as written: correct without parsing
+            return answer, (True, "ok")
         return answer, Defer(f"\\boxed{{{answer}}}")
 
     def decide(self, gold_answer: str, key: str) -> Verdict:

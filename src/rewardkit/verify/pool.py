@@ -97,7 +97,7 @@ def _worker_context() -> Any:
     """A forkserver multiprocessing context whose processes skip the `__main__` re-import."""
     _main_free_preparation()
     ctx = _WorkerContext()
-    ctx.set_forkserver_preload(["rewardkit.verify.worker"])
+    ctx.set_forkserver_preload(["rewardkit.verify.worker", "rewardkit.verify._warm"])
     return ctx
 
 
@@ -165,6 +165,13 @@ class WorkerPool:
         deadline = self.timeout_s if timeout_s is None else timeout_s
         futures = [pool.schedule(fn, args=job, timeout=deadline) for job in jobs]
         return [_outcome(f) for f in futures]
+
+    def warm_up(self) -> None:
+        """Start the pool in the background (the forkserver imports math-verify, ~0.5 s), so a
+        caller's own work overlaps it; no-op when it is running."""
+        if self._pool is None or not self._pool.active:
+            threading.Thread(target=self.run, args=(tuple, [((True, "ok"),)], None),
+                             daemon=True).start()
 
     def shutdown(self) -> None:
         """Stop the workers now (running checks are killed); the next `run` starts a new pool."""

@@ -79,6 +79,8 @@ def verify_groups(task: str | Task, groups: Sequence[Group], *,
     stops it earlier.
     """
     task = _resolve(task)
+    if type(task).decide is not Task.decide:  # it may defer checks: start workers meanwhile
+        POOL.warm_up()
     task_id = task.cache_id()
     verdicts: list[list[Verdict | None]] = []
     answers: list[list[str | None]] = []

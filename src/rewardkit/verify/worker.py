@@ -1,11 +1,9 @@
-"""What runs inside a verification worker process (imported once by the forkserver)."""
+"""What runs inside a verification worker process (imported once by the forkserver, with
+`_warm`, so every worker starts with both imported; the caller never imports math-verify)."""
 
 from __future__ import annotations
 
 from typing import Any
-
-# Preloaded by the forkserver, so every worker starts with math-verify already imported.
-import math_verify  # noqa: F401
 
 
 def decide(task: Any, gold_answer: str, key: str) -> tuple[bool | None, str]:
