@@ -19,12 +19,13 @@ Extraction policy (what counts as the reply's answer):
 Verdicts: plain integers, decimals and simple fractions (`3`, `-0.25`, `1,000`, `\\frac{3}{4}`,
 `-3/4`) on both sides compare exactly in the caller's process, without sympy, and an answer
 written exactly as the gold (up to spacing, `\\left`/`\\right`, `\\dfrac`) is correct there too.
-Everything else is deferred to a worker, which calls math-verify as `verify(gold, prediction)` (the order matters:
-an interval gold must not accept an echoed inequality) with math-verify's own SIGALRM timeouts
-off; the pool's deadline stops it instead. Before parsing, `\\mathrm{e}`, `\\mathrm{i}`,
-`\\mathrm{d}` become plain letters, and a side whose LaTeX parse fell back to a partial string
-(math-verify 0.9.0 then matches the numbers it saw, so gold `1+\\frac{1}{\\mathrm{e}}` accepted
-`1-\\frac{1}{\\mathrm{e}}`) counts as unparsed: a wrong reply, or an unparseable gold.
+Everything else is deferred to a worker, which calls math-verify as `verify(gold, prediction)`
+(the order matters: an interval gold must not accept an echoed inequality) with math-verify's
+own SIGALRM timeouts off; the pool's deadline stops it instead. Before parsing, `\\mathrm{e}`,
+`\\mathrm{i}`, `\\mathrm{d}` become plain letters, and a side whose LaTeX parse fell back to a
+partial string counts as unparsed (a wrong reply, or an unparseable gold): math-verify 0.9.0
+then matches the numbers it saw, so `verify(parse("$1-\\frac{1}{\\mathrm{e}}$"),
+parse("$1+\\frac{1}{\\mathrm{e}}$"))` is True.
 """
 
 from __future__ import annotations
