@@ -19,13 +19,14 @@ from .adversarial import GOLDS, corpus
 
 DEADLINE_S = 1.0
 # Many workers on purpose: a hung check only waits out its deadline, so the corpus's ~40
-# timeouts cost ceil(40 / 12) deadlines of wall time instead of 20 with 2 workers.
+# timeouts cost ceil(40 / 12) deadlines of wall time instead of 20 with 2 workers (a worker
+# needs about 75 MB of address space: 512 MB caps 12 of them at 6 GB).
 WORKERS = 12
 
 
 @pytest.fixture(scope="module")
 def wide_pool():
-    configure(workers=WORKERS, memory_mb=1024)
+    configure(workers=WORKERS, memory_mb=512)
     yield
     configure(workers=default_workers(), memory_mb=DEFAULT_MEMORY_MB)
     shutdown()
