@@ -154,7 +154,11 @@ class Task:
         return self.extract_answer(text), self.check(gold, text)
 
     def decide(self, gold_answer: str, key: str) -> Verdict:
-        """The slow part of a check, in a worker process: the raw gold answer and a `Defer` key."""
+        """The slow part of a check, in a worker process: the raw gold answer and a `Defer` key.
+
+        Verdicts are cached by (task, `problem.answer`, key), so a task whose gold also depends
+        on `meta` must put what it needs of it into the key.
+        """
         raise NotImplementedError(f"task {self.name!r} defers no checks")
 
     def cache_id(self) -> str:
