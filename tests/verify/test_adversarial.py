@@ -115,3 +115,18 @@ def test_after_the_corpus_no_worker_is_left_and_ordinary_checks_work(wide_pool):
     assert [g.status[0] for g in out] == ["ok"] * len(ordinary)
     assert [g.correct[0] for g in out] == [want for _, _, want in ordinary]
     assert POOL.worker_pids()
+
+
+# Golds no hostile reply states as its final answer ("3" is, by the lone number in a cut-off
+# "\\boxed{3"; for gsm8k and number the last number of a reply is its answer, by design).
+@pytest.mark.parametrize("task,gold", [("gsm8k", "8"), ("choice", "C"), ("text", "8"),
+                                       ("number", "8"), ("toolcall", "[]")])
+def test_tasks_checked_in_the_caller_are_fast_and_never_fooled(task, gold):
+    # These tasks never use a worker: their whole check must be linear-time string work.
+    groups = [make_group(texts=[t], answer=gold, problem_id=f"a{i}", task=task)
+              for i, t in enumerate(corpus())]
+    start = time.monotonic()
+    out = verify_groups(task, groups, timeout_s=DEADLINE_S)
+    assert time.monotonic() - start < 10  # 104 replies, about 4 MB of text in all
+    accepted = [g.completions[0].text[:40] for g in out if g.correct[0] is True]
+    assert not accepted or task == "toolcall"  # a reply making no call matches gold "no call"

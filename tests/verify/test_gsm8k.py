@@ -32,3 +32,9 @@ def test_a_box_with_two_numbers_or_an_expression_is_wrong():
 
 def test_gold_with_separators_from_the_data():
     assert judge("1,600", "\\boxed{1600}", "so 1,600.") == [True, True]
+
+
+def test_sprayed_boxes_are_wrong_repeated_ones_are_not():
+    assert judge("3", "\\boxed{1} \\boxed{2} \\boxed{3}", "\\boxed{1} or \\boxed{3}",
+                 "\\boxed{3} so \\boxed{3.0}", "\\boxed{1}" * 21 + "\\boxed{3}") == [
+        False, False, True, False]

@@ -1,7 +1,8 @@
 """`gsm8k`: grade-school word problems; the gold is the number after '####'.
 
 The reply's answer is the last \\boxed{} after </think>, else the number after a '####', else
-the last number in the answer region. It is compared exactly (as a fraction) with the gold after
+the last number in the answer region. Several boxes with different numbers (or more than
+`math.MAX_BOXES` boxes) make the reply wrong, as for `math`. It is compared exactly (as a fraction) with the gold after
 removing what word problems put around a number: currency (`$`, `\\$`), a percent sign,
 thousands separators (`1,234`, `1{,}234`, `1\\,234`; only groups of three digits), a trailing
 period and unit words (`18 dollars`, `5 \\text{ cm}`). A box holding anything else (two numbers,
@@ -15,7 +16,8 @@ from fractions import Fraction
 from typing import Any
 
 from rewardkit.registry import TASKS
-from rewardkit.tasks.base import Task, Verdict, answer_region, last_boxed, last_number
+from rewardkit.tasks.base import Task, Verdict, answer_region, last_number
+from rewardkit.tasks.math import boxed_answers
 
 _WRAPPERS = re.compile(r"\\(?:text|mbox|mathrm|textbf)\s*\{([^{}]*)\}")
 _NOISE = re.compile(r"\\[$%!]|[$%]|\\[,;: ]|\{,\}|\\left|\\right|^\s*\(|\)\s*$")
@@ -58,9 +60,11 @@ class GSM8KTask(Task):
 
     def extract_answer(self, text: str) -> str | None:
         region = answer_region(text)
-        boxed = last_boxed(region)
-        if boxed is not None:
-            return boxed
+        boxes = boxed_answers(region)
+        if boxes is None:  # a spray of boxes
+            return None
+        if boxes:
+            return boxes[-1]
         if "####" in region:
             return last_number(region.rpartition("####")[2])
         return last_number(region)
@@ -69,6 +73,9 @@ class GSM8KTask(Task):
         return None if answer is None else to_number(answer)
 
     def check(self, gold: Any, text: str) -> Verdict:
+        boxes = boxed_answers(answer_region(text))
+        if boxes is None or len({to_number(b) or b for b in boxes}) > 1:
+            return False, "ok"  # several different boxed answers: a spray, not an answer
         predicted = self.extract_answer(text)
         value = to_number(predicted) if predicted is not None else None
         return value is not None and value == gold, "ok"
