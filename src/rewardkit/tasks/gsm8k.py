@@ -2,11 +2,11 @@
 
 The reply's answer is the last \\boxed{} after </think>, else the number after a '####', else
 the last number in the answer region. Several boxes with different numbers (or more than
-`math.MAX_BOXES` boxes) make the reply wrong, as for `math`. It is compared exactly (as a
-fraction) with the gold after removing what word problems put around a number: currency (`$`, `\\$`), a percent sign,
-thousands separators (`1,234`, `1{,}234`, `1\\,234`; only groups of three digits), a trailing
-period and unit words (`18 dollars`, `5 \\text{ cm}`). A box holding anything else (two numbers,
-an expression) is wrong.
+`math.MAX_BOXES` boxes) make the reply wrong, as for `math`. The answer is compared exactly (as
+a fraction) with the gold after removing what word problems put around a number: currency (`$`,
+`\\$`), a percent sign, thousands separators (`1,234`, `1{,}234`, `1\\,234`; only groups of
+three digits), a trailing period and unit words (`18 dollars`, `5 \\text{ cm}`). A box holding
+anything else (two numbers, an expression) is wrong.
 """
 
 from __future__ import annotations
