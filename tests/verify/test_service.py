@@ -114,6 +114,7 @@ SCRIPT = textwrap.dedent("""
     print(" ".join(map(str, POOL.worker_pids())), flush=True)
     if sys.argv[1] == "hang":
         verify_groups(ScriptedTask(), [make_group(texts=["hang"], answer="ok")], timeout_s=60)
+    sys.stdin.readline()  # exit when the test says so
 """)  # no __main__ guard on purpose: workers must not re-run this script
 
 
@@ -122,14 +123,15 @@ def test_no_worker_outlives_the_interpreter(tmp_path, how):
     script = tmp_path / "script.py"
     script.write_text(SCRIPT.format(tests=os.path.join(os.path.dirname(__file__), "..")))
     proc = subprocess.Popen([sys.executable, str(script), "hang" if how == "ctrl-c" else "exit"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONPATH": REPO_SRC})
     pids = [int(p) for p in proc.stdout.readline().split()]
     assert pids and all(alive(p) for p in pids)
     if how == "ctrl-c":
         time.sleep(0.5)
         proc.send_signal(signal.SIGINT)
-    proc.wait(timeout=20)
+    proc.communicate("\n", timeout=20)
     deadline = time.monotonic() + 5
     while any(alive(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.1)
