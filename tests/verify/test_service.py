@@ -118,20 +118,23 @@ SCRIPT = textwrap.dedent("""
 """)  # no __main__ guard on purpose: workers must not re-run this script
 
 
-@pytest.mark.parametrize("how", ["exit", "ctrl-c"])
+@pytest.mark.parametrize("how", ["exit", "ctrl-c", "sigkill"])
 def test_no_worker_outlives_the_interpreter(tmp_path, how):
     script = tmp_path / "script.py"
     script.write_text(SCRIPT.format(tests=os.path.join(os.path.dirname(__file__), "..")))
-    proc = subprocess.Popen([sys.executable, str(script), "hang" if how == "ctrl-c" else "exit"],
+    proc = subprocess.Popen([sys.executable, str(script), "exit" if how == "exit" else "hang"],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONPATH": REPO_SRC})
     pids = [int(p) for p in proc.stdout.readline().split()]
     assert pids and all(alive(p) for p in pids)
-    if how == "ctrl-c":
+    if how != "exit":  # interrupted, or killed outright, while a check hangs in a worker
         time.sleep(0.5)
-        proc.send_signal(signal.SIGINT)
-    proc.communicate("\n", timeout=20)
+        proc.send_signal(signal.SIGINT if how == "ctrl-c" else signal.SIGKILL)
+    if how == "sigkill":
+        proc.wait(timeout=20)  # its helpers may hold its stdout a moment longer
+    else:
+        proc.communicate("\n", timeout=20)
     deadline = time.monotonic() + 5
     while any(alive(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.1)
