@@ -65,3 +65,11 @@ def test_unparseable_gold_is_counted_not_wrong():
     assert task.parse_gold("  ") is None
     g = verify_groups(task, [make_group(texts=["\\boxed{1}"], answer="\\frac{", task="math")])[0]
     assert g.correct == (None,) and g.status == ("unparseable_gold",)
+
+
+def test_check_of_one_reply_uses_the_worker_and_its_deadline():
+    # Task.check is what single-reply callers use (maj@k clustering, SFT's accuracy).
+    task = MathTask()
+    gold = task.parse_gold("(1,2)")
+    assert task.check(gold, "\\boxed{(1, 2)}") == (True, "ok")  # deferred: math-verify
+    assert task.check(gold, "\\boxed{1<x<2}") == (False, "ok")

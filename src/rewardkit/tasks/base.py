@@ -174,3 +174,10 @@ class Task:
         from rewardkit.verify import verify_groups
 
         return verify_groups(self, [group])[0]
+
+    def _check_safely(self, gold: Any, text: str) -> Verdict:
+        """`check`, with an exception (a verifier bug, a hostile string) as status "error"."""
+        try:
+            return self.check(gold, text)
+        except Exception:
+            return None, "error"

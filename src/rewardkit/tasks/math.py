@@ -183,6 +183,20 @@ class MathTask(Task):
             return answer, (True, "ok")
         return answer, Defer(f"\\boxed{{{answer}}}")
 
+    def check(self, gold: MathGold, text: str) -> Verdict:
+        """One reply, judged as `verify_groups` judges it: a deferred check runs in a worker,
+        under the deadline, through the verdict cache.
+
+        >>> t = MathTask(); t.check(t.parse_gold("\\\\frac{1}{2}"), "\\\\boxed{0.5}")
+        (True, 'ok')
+        """
+        from rewardkit.verify.service import decide_deferred
+
+        _, verdict = self.triage(gold, text)
+        if isinstance(verdict, Defer):
+            return decide_deferred(self, gold.answer, verdict.key)
+        return verdict
+
     def decide(self, gold_answer: str, key: str) -> Verdict:
         """math-verify's `verify(gold, prediction)`, in a worker (no timeouts of its own)."""
         from math_verify import verify

@@ -106,14 +106,31 @@ def verify_groups(task: str | Task, groups: Sequence[Group], *,
         verdicts.append(row_verdicts)
         answers.append(row_answers)
     keys = list(waiting)
-    decided = POOL.run(worker.decide, [(task, gold, key) for _, gold, key in keys], timeout_s)
-    for key, verdict in zip(keys, decided):
-        if verdict[1] == "ok":  # a timeout or an error may not repeat: never cached
-            CACHE.put(key, verdict)
+    for key, verdict in zip(keys, _decide(task, keys, timeout_s)):
         for g, c in waiting[key]:
             verdicts[g][c] = verdict
     return [group.with_verdicts([v[0] for v in vs], [v[1] for v in vs], ans)
             for group, vs, ans in zip(groups, verdicts, answers)]
+
+
+def _decide(task: Task, keys: list[tuple[str, str, str]], timeout_s: float | None
+            ) -> list[Verdict]:
+    """Worker verdicts for (task id, gold answer, Defer key) triples; "ok" ones are cached (a
+    timeout or an error may not repeat)."""
+    decided = POOL.run(worker.decide, [(task, gold, key) for _, gold, key in keys], timeout_s)
+    for key, verdict in zip(keys, decided):
+        if verdict[1] == "ok":
+            CACHE.put(key, verdict)
+    return decided
+
+
+def decide_deferred(task: Task, gold_answer: str, key: str, *,
+                    timeout_s: float | None = None) -> Verdict:
+    """One deferred check (`Task.decide(gold_answer, key)`) through the cache and the pool, for
+    code that checks a single reply (`Task.check`); batches should use `verify_groups`."""
+    cache_key = (task.cache_id(), gold_answer, key)
+    cached = CACHE.get(cache_key)
+    return cached if cached is not None else _decide(task, [cache_key], timeout_s)[0]
 
 
 async def averify_groups(task: str | Task, groups: Sequence[Group], *,
