@@ -61,6 +61,14 @@ def _safely(fn: Any, *args: Any) -> Any:
         return None
 
 
+def _triage(task: Task, gold: Any, text: str) -> tuple[str | None, Verdict | Defer]:
+    """`task.triage` of one reply, with a missing gold and a raising task as statuses."""
+    if gold is None:
+        return _safely(task.extract_answer, text), (None, "unparseable_gold")
+    triaged = _safely(task.triage, gold, text)
+    return triaged if triaged is not None else (None, (None, "error"))
+
+
 def verify_groups(task: str | Task, groups: Sequence[Group], *,
                   timeout_s: float | None = None) -> list[Group]:
     """The groups with `correct`, `status` and `answers` filled, one entry per completion.
@@ -74,9 +82,9 @@ def verify_groups(task: str | Task, groups: Sequence[Group], *,
     thread while the batch runs; `averify_groups` awaits instead). All callers in a process share
     one pool of worker processes, started on first need (tasks that never defer a check never
     start it) and sized by `configure(workers=...)` (default: this machine's cores). The pool is
-    stopped at interpreter exit, also after Ctrl-C (workers ignore SIGINT and are killed by
-    the parent's exit handlers; a worker whose parent died is killed by the kernel); `shutdown()`
-    stops it earlier.
+    stopped at interpreter exit, also after Ctrl-C (workers ignore SIGINT and are killed by the
+    exit handlers); if the caller is killed outright, the workers' forkserver exits and the
+    kernel kills the workers with it. `shutdown()` stops the pool earlier.
     """
     task = _resolve(task)
     if type(task).decide is not Task.decide:  # it may defer checks: start workers meanwhile
@@ -91,11 +99,7 @@ def verify_groups(task: str | Task, groups: Sequence[Group], *,
         row_verdicts: list[Verdict | None] = []
         row_answers: list[str | None] = []
         for c, completion in enumerate(group.completions):
-            triaged = _safely(task.triage, gold, completion.text) if gold is not None else None
-            answer, verdict = triaged if triaged is not None else (None, (None, "error"))
-            if gold is None:
-                answer = _safely(task.extract_answer, completion.text)
-                verdict = (None, "unparseable_gold")
+            answer, verdict = _triage(task, gold, completion.text)
             if isinstance(verdict, Defer):
                 key = (task_id, str(gold_answer), verdict.key)
                 verdict = CACHE.get(key)
