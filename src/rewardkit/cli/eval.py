@@ -18,6 +18,7 @@ import re
 import sys
 from pathlib import Path
 
+from rewardkit.cli.score import add_verify_flags, configure_verify
 from rewardkit.errors import UserError
 
 DEFAULT_BATCH_SIZE = 32  # prompts per sampler call: bounded memory, and progress to show
@@ -48,6 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--reward", action="append", metavar="SPEC", default=[],
                    help="also score with NAME[:key=value,...] (repeatable)")
     p.add_argument("--seed", type=int, default=0)
+    add_verify_flags(p)
     p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
                    help=f"prompts per sampler call (default {DEFAULT_BATCH_SIZE}); each call has "
                    "its own seed, so the samples depend on it")
@@ -118,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
     if args.temperature < 0:
         raise UserError(f"--temperature must be >= 0, got {args.temperature}")
     check_model(args.model)
+    configure_verify(args)
     budgets = _budgets(args.budgets) if args.budgets else None
     task, problems, label = load_eval_data(args.data, task=args.task, limit=args.limit,
                                            prompt_key=args.prompt_key,

@@ -36,6 +36,7 @@ from rewardkit.rewards import RewardScorer, parse_spec
 from rewardkit.rewards.combine import nan_to_none
 from rewardkit.rollouts import batches_by_step, read_rollouts
 from rewardkit.tasks import get_task
+from rewardkit.verify import status_fractions, verify_groups, warn_if_failing
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -49,7 +50,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--output", type=Path, help="JSONL out (default: stdout)")
     p.add_argument("--load-state", type=Path, help="reward state saved by an earlier run")
     p.add_argument("--save-state", type=Path, help="write the reward state after the last step")
+    add_verify_flags(p)
     p.set_defaults(run=run)
+
+
+def add_verify_flags(p: argparse.ArgumentParser) -> None:
+    """--verify-workers / --verify-timeout: the verification pool (rewardkit.verify)."""
+    p.add_argument("--verify-workers", type=int, metavar="N",
+                   help="worker processes for slow checks (default: this machine's cores)")
+    p.add_argument("--verify-timeout", type=float, metavar="S",
+                   help="deadline per completion in seconds (default 5); overruns: 'timeout'")
+
+
+def configure_verify(args: argparse.Namespace) -> None:
+    from rewardkit.verify import configure
+
+    for flag, value in (("--verify-workers", args.verify_workers),
+                        ("--verify-timeout", args.verify_timeout)):
+        if value is not None and not value > 0:
+            raise UserError(f"{flag} must be > 0, got {value}")
+    configure(workers=args.verify_workers, timeout_s=args.verify_timeout)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -57,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
         task = get_task(args.task)
     except KeyError as e:
         raise UserError(f"--task: {e}") from None
+    configure_verify(args)
     scorer = RewardScorer([_spec(s, "--reward") for s in args.reward])
     advantage = _advantage(args.advantage) if args.advantage else None
     if args.load_state:
@@ -66,7 +87,8 @@ def run(args: argparse.Namespace) -> int:
     summary = _Summary(scorer.labels)
     for batch in batches_by_step(read_rollouts(args.input, task=args.task)):
         step = batch[0].step
-        groups = [task.verify(rec.group) for rec in batch]
+        groups = verify_groups(task, [rec.group for rec in batch])
+        warn_if_failing(status_fractions(groups), where=f"step {step}")
         scores = scorer.score(groups, step=step)  # P arrays of (G, K)
         totals = [scorer.total(s) for s in scores]  # P arrays of (G,)
         advs = advantage(groups, totals) if advantage else None
@@ -176,6 +198,7 @@ class _Summary:
         console.print(table)
         judged = [c for c in self.correct if c is not None]
         acc = f"{np.mean(judged):.3f}" if judged else "n/a"
-        statuses = ", ".join(f"{k}: {v}" for k, v in sorted(self.status.items()))
+        total = sum(self.status.values())
+        statuses = ", ".join(f"{k}: {v} ({v / total:.1%})" for k, v in sorted(self.status.items()))
         console.print(f"accuracy {acc} | mean tokens {np.mean(self.lengths):.1f} | "
                       f"verifier {statuses}" + (f" | wrote {output}" if output else ""))

@@ -30,6 +30,7 @@ from rewardkit.rewards.combine import RewardScorer, RewardSpec, nan_to_none, tot
 from rewardkit.sampling.base import Sampler, SamplingParams
 from rewardkit.tasks.base import Task
 from rewardkit.types import Group, Problem
+from rewardkit.verify import status_fractions, verify_groups, warn_if_failing
 
 
 def default_budgets(max_new_tokens: int) -> list[int]:
@@ -91,11 +92,13 @@ def evaluate(
         if len(chunk) != len(prompts[lo:lo + size]):
             raise RuntimeError(f"sampler returned {len(chunk)} groups for "
                                f"{len(prompts[lo:lo + size])} prompts")
+        pending = []
         for problem, completions in zip(problems[lo:lo + size], chunk):
             if len(completions) != n:
                 raise RuntimeError(f"sampler returned {len(completions)} completions for "
                                    f"problem {problem.id!r}, expected {n}")
-            groups.append(task.verify(Group(problem, tuple(completions), max_new_tokens)))
+            pending.append(Group(problem, tuple(completions), max_new_tokens))
+        groups += verify_groups(task, pending)
         if progress is not None:
             progress(len(groups), len(problems))
 
@@ -133,6 +136,8 @@ def evaluate(
             samples.append(row)
 
     summary = summarize(samples, n=n, budgets=budgets)
+    summary.update(status_fractions(groups))  # verify/<status>_frac: counted, not hidden
+    warn_if_failing(summary, where="this eval")
     if scorer:
         table = np.concatenate(scores) if scores else np.zeros((0, len(scorer.labels)))  # (S, K)
         summary["rewards"] = {

@@ -9,6 +9,7 @@ from rewardkit.rewards import (  # noqa: F401  (registration)
     length,
     logprob,
     repetition,
+    text_f1,
     toolrl,
 )
 from rewardkit.rewards.base import RewardContext, stateful

@@ -58,6 +58,7 @@ from rewardkit.train.policy import (
 )
 from rewardkit.train.run import Run, TrainingError
 from rewardkit.types import Completion, Group
+from rewardkit.verify import failed_fraction, status_fractions, verify_groups
 
 MAX_NONFINITE_IN_A_ROW = 3
 """consecutive optimizer steps with a NaN/inf loss or gradient before training stops"""
@@ -100,6 +101,7 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False,
             row = {"step": step, **update,
                    **rollout_metrics(groups, scores, run.scorer.labels, run.scorer.weights,
                                      run.scorer.primary),
+                   **status_fractions(groups),
                    "kept_groups": int(run.sum(len(kept.groups))), "sampled_groups": len(groups),
                    "refill_rounds": timing["rounds"] - 1}
             if cfg.eval_every and step % cfg.eval_every == 0:
@@ -146,8 +148,8 @@ def collect(run: Run, step: int) -> tuple[Batch, Batch, dict[str, float]]:
         t = time.perf_counter()
         completions = sample_with_needs(run, prompts, seed_for(cfg.seed, step, rnd, run.rank))
         t2 = time.perf_counter()
-        groups = [Group(p, cs, cfg.sampling.max_new_tokens) for p, cs in zip(problems, completions)]
-        groups = [run.task.verify(g) for g in groups]  # verification
+        groups = verify_groups(run.task, [Group(p, cs, cfg.sampling.max_new_tokens)
+                                          for p, cs in zip(problems, completions)])
         # Rewards see 0-based steps (steps completed before this one, rewards/base.py).
         fresh = Batch(groups, run.scorer.score_groups(groups, step=step - 1), prompts)
         timing["generate"] += t2 - t
@@ -417,14 +419,21 @@ def evaluate(run: Run, step: int) -> dict[str, float]:
     prompts = [run.task.prompt(p) for p in problems]
     params = SamplingParams(n=1, max_new_tokens=run.cfg.sampling.max_new_tokens, temperature=0.0,
                             seed=seed_for(run.cfg.seed, step, 10**6))
-    groups = [run.task.verify(Group(p, cs, run.cfg.sampling.max_new_tokens))
-              for p, cs in zip(problems, run.sampler.sample(prompts, params))]
+    sampled = run.sampler.sample(prompts, params)
+    groups = verify_groups(run.task, [Group(p, cs, run.cfg.sampling.max_new_tokens)
+                                      for p, cs in zip(problems, sampled)])
     scores = accuracies([c for g in groups for c in g.correct])
     return {**{f"eval/{k}": v for k, v in scores.items()},
             "eval/length_mean": float(np.mean([n for g in groups for n in g.lengths]))}
 
 
 def warn_if_unhealthy(run: Run, step: int, row: dict[str, Any]) -> None:
+    failed = failed_fraction({k: v for k, v in row.items() if k.startswith("verify/")})
+    if failed > run.cfg.verify.max_failed_frac:
+        shares = ", ".join(f"{k[7:-5]} {v:.1%}" for k, v in row.items()
+                           if k.startswith("verify/") and k != "verify/ok_frac" and v)
+        run.log.warn("verify", step, f"VERIFICATION FAILING: {failed:.1%} of verdicts could not "
+                     f"be judged ({shares}; limit {run.cfg.verify.max_failed_frac:.1%})", every=1)
     if row["groups/zero_variance_frac"] > 0.5:
         hint = "" if run.cfg.filters.dynamic_sampling else "filters.dynamic_sampling, "
         run.log.warn("zero_var", step, f"{row['groups/zero_variance_frac']:.0%} of groups have "

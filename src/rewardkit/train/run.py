@@ -102,6 +102,10 @@ class Run:
         # Training rows must start with the prompt ids the sampler fed the model.
         self.encode = getattr(self.sampler, "encode", None) or partial(encode_prompt,
                                                                        self.tokenizer)
+        from rewardkit.verify import configure
+
+        configure(workers=cfg.verify.workers or None, timeout_s=cfg.verify.timeout_s,
+                  memory_mb=cfg.verify.memory_mb)
         try:
             self.task = get_task(cfg.task)
         except UnknownName as e:

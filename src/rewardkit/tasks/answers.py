@@ -1,0 +1,236 @@
+"""Short-answer tasks: `choice` (multiple choice), `text` (free text) and `number` (numeric).
+
+They share the answer locator: the last \\boxed{} after </think>; else what follows the last
+"answer is" / "answer:" on its line; else, for a short reply (at most `SHORT_REPLY` characters
+after </think>), the whole reply. Everything runs in the caller's process (linear-time string
+work, no worker needed) and every verdict has status "ok", except a gold that cannot be read:
+"unparseable_gold" with `correct=None`, as for math.
+
+Rows (`rewardkit score` and task files alike) carry the gold in `answer`; `choice` may list its
+options in `meta.choices` (then the gold may be the option's text, and only those letters are
+options), `text` may list more accepted answers in `meta.aliases`, `number` may set a
+per-problem `meta.rel_tol`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import string
+from collections import Counter
+from fractions import Fraction
+from typing import Any
+
+from rewardkit.registry import TASKS
+from rewardkit.tasks.base import _NUMBER, Task, Verdict, answer_region, last_boxed, last_number
+from rewardkit.tasks.gsm8k import to_number
+from rewardkit.types import Problem
+
+SHORT_REPLY = 40
+_ANSWER_IS = re.compile(r"answer\s*(?:is|:)\s*:?\s*([^\n]*)", re.IGNORECASE)
+
+
+def stated_answer(text: str) -> str | None:
+    """Where a reply states its answer (see the module docstring); None if it does not.
+
+    >>> stated_answer("<think>hmm</think>So the answer is (B).")
+    '(B).'
+    >>> stated_answer("\\\\boxed{C}"), stated_answer("Paris"), stated_answer("x " * 40) is None
+    ('C', 'Paris', True)
+    """
+    region = answer_region(text)
+    boxed = last_boxed(region)
+    if boxed is not None:
+        return boxed
+    said = _ANSWER_IS.findall(region[-2_000:])
+    if said:
+        return said[-1].strip()
+    region = region.strip()
+    return region if 0 < len(region) <= SHORT_REPLY else None
+
+
+# ---------------------------------------------------------------------------------------------
+# choice
+
+_LETTER = re.compile(r"(?<![A-Za-z\\])\(?([A-Z])\)?(?![A-Za-z])")
+# "A good one", "I think": words, not options ("A or B" still names two options)
+_ARTICLE = re.compile(r"(?<![A-Za-z(])([AI])\s+(?!(?:or|and|nor)\b)[a-z]")
+
+
+def letters_named(answer: str, options: str) -> list[str]:
+    """The distinct option letters a stated answer names, in order.
+
+    >>> letters_named("(B)", "ABCDE"), letters_named("B or D", "ABCDE")
+    (['B'], ['B', 'D'])
+    >>> letters_named("A good guess is C", "ABCDE"), letters_named("\\\\text{(E)}", "ABCDE")
+    (['C'], ['E'])
+    """
+    words = {m.start(1) for m in _ARTICLE.finditer(answer)}
+    found: list[str] = []
+    for m in _LETTER.finditer(answer):
+        if m.start(1) not in words and m[1] in options and m[1] not in found:
+            found.append(m[1])
+    return found
+
+
+class ChoiceTask(Task):
+    """Multiple choice: correct when the stated answer names exactly the gold letter.
+
+    Accepts "(B)", "B)", "B.", "B", "\\boxed{B}", "the answer is B"; a stated answer naming two
+    or more letters ("A or B", "\\boxed{A} ... \\boxed{B}" counts the last box only) is wrong.
+    Options are A-J unless `meta.choices` lists them (then A.. for as many as there are).
+
+    >>> t = ChoiceTask(); g = t.gold_of(Problem("p", "q", "B"))
+    >>> t.check(g, "\\\\boxed{B}"), t.check(g, "The answer is B or C."), t.check(g, "B)")
+    ((True, 'ok'), (False, 'ok'), (True, 'ok'))
+    """
+
+    name = "choice"
+    default_options = "ABCDEFGHIJ"
+
+    def gold_of(self, problem: Problem) -> Any:
+        choices = problem.meta.get("choices")
+        options = (string.ascii_uppercase[:len(choices)] if isinstance(choices, list)
+                   and 0 < len(choices) <= 26 else self.default_options)
+        gold = (problem.answer or "").strip()
+        if isinstance(choices, list) and gold in [str(c).strip() for c in choices]:
+            return options[[str(c).strip() for c in choices].index(gold)], options
+        named = letters_named(gold, options)
+        return (named[0], options) if len(named) == 1 else None
+
+    def extract_answer(self, text: str) -> str | None:
+        return stated_answer(text)
+
+    def check(self, gold: Any, text: str) -> Verdict:
+        letter, options = gold
+        stated = stated_answer(text)
+        return stated is not None and letters_named(stated, options) == [letter], "ok"
+
+
+# ---------------------------------------------------------------------------------------------
+# text
+
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_PUNCTUATION = str.maketrans("", "", string.punctuation)
+
+
+def normalize_text(s: str) -> str:
+    """SQuAD's answer normalisation: lower case, no punctuation, no articles, single spaces.
+
+    >>> normalize_text("The  Eiffel-Tower!")
+    'eiffeltower'
+    """
+    s = s.replace("\\text{", " ").lower().translate(_PUNCTUATION)
+    return " ".join(_ARTICLES.sub(" ", s).split())
+
+
+def token_f1(prediction: str, gold: str) -> float:
+    """SQuAD's token F1 of two answers after `normalize_text`.
+
+    >>> token_f1("the Eiffel tower", "Eiffel Tower in Paris")  # 2 shared; P 2/2, R 2/4
+    0.6666666666666666
+    """
+    pred, ref = normalize_text(prediction).split(), normalize_text(gold).split()
+    if not pred or not ref:
+        return float(pred == ref)
+    shared = sum((Counter(pred) & Counter(ref)).values())
+    if shared == 0:
+        return 0.0
+    precision, recall = shared / len(pred), shared / len(ref)
+    return 2 * precision * recall / (precision + recall)
+
+
+def text_golds(problem: Problem) -> list[str]:
+    """The gold answer and its aliases (`meta.aliases`)."""
+    aliases = problem.meta.get("aliases") or []
+    golds = [problem.answer] if problem.answer is not None else []
+    golds += [str(a) for a in aliases] if isinstance(aliases, list) else []
+    return [g for g in golds if normalize_text(g)]
+
+
+class TextTask(Task):
+    """Short free text: correct when the stated answer equals a gold or an alias after SQuAD's
+    normalisation (case, punctuation, articles, whitespace). The `text_f1` reward gives partial
+    credit (token F1). Without a box or "answer is", a reply longer than SHORT_REPLY characters
+    states no answer.
+
+    >>> t = TextTask(); g = t.gold_of(Problem("p", "q", "Eiffel Tower"))
+    >>> t.check(g, "The answer is: the eiffel tower."), t.check(g, "\\\\boxed{Louvre}")
+    ((True, 'ok'), (False, 'ok'))
+    """
+
+    name = "text"
+
+    def gold_of(self, problem: Problem) -> Any:
+        golds = {normalize_text(g) for g in text_golds(problem)}
+        return golds or None
+
+    def extract_answer(self, text: str) -> str | None:
+        return stated_answer(text)
+
+    def check(self, gold: Any, text: str) -> Verdict:
+        stated = stated_answer(text)
+        return stated is not None and normalize_text(stated) in gold, "ok"
+
+
+# ---------------------------------------------------------------------------------------------
+# number
+
+_SCIENTIFIC = re.compile(r"(-?\d+(?:\.\d+)?)\s*(?:[eE]|\\times\s*10\^|\*\s*10\^|x\s*10\^)\s*"
+                         r"\{?(-?\d+)\}?", re.ASCII)
+
+
+def parse_number(text: str) -> Fraction | None:
+    """A number as gsm8k reads it (currency, %, separators, units), or in scientific notation.
+
+    >>> parse_number("1.5e3"), parse_number("2.5 \\\\times 10^{-2}"), parse_number("3 m/s")
+    (Fraction(1500, 1), Fraction(1, 40), Fraction(3, 1))
+    """
+    m = _SCIENTIFIC.fullmatch(text.strip().strip("$").strip())
+    if m is not None and abs(int(m[2])) <= 400:  # beyond that no float-scale answer is meant
+        return Fraction(m[1]) * Fraction(10) ** int(m[2])
+    return to_number(text)
+
+
+class NumberTask(Task):
+    """Any numeric answer, correct within a relative tolerance:
+    |pred - gold| <= rel_tol * |gold| (+ abs_tol, for a gold of 0). Defaults rel_tol=1e-6,
+    abs_tol=0; a row's `meta.rel_tol` / `meta.abs_tol` override them. The stated answer, else
+    the last number of the reply, is read as gsm8k reads numbers, or in scientific notation;
+    a stated answer that is not a number is read as its only number (two numbers: wrong).
+
+    >>> t = NumberTask(); g = t.gold_of(Problem("p", "q", "3.14159", meta={"rel_tol": 1e-3}))
+    >>> t.check(g, "\\\\boxed{3.1416}"), t.check(g, "about 3.2")
+    ((True, 'ok'), (False, 'ok'))
+    """
+
+    name = "number"
+    rel_tol = 1e-6
+    abs_tol = 0.0
+
+    def gold_of(self, problem: Problem) -> Any:
+        value = None if problem.answer is None else parse_number(problem.answer)
+        rel = problem.meta.get("rel_tol", self.rel_tol)
+        abs_ = problem.meta.get("abs_tol", self.abs_tol)
+        ok = all(isinstance(x, (int, float)) and x >= 0 for x in (rel, abs_))
+        return (value, float(rel), float(abs_)) if value is not None and ok else None
+
+    def extract_answer(self, text: str) -> str | None:
+        return stated_answer(text) or last_number(answer_region(text))
+
+    def check(self, gold: Any, text: str) -> Verdict:
+        value, rel_tol, abs_tol = gold
+        stated = self.extract_answer(text)
+        predicted = None if stated is None else parse_number(stated)
+        if predicted is None and stated is not None:  # "pi is 3.14": read its only number
+            numbers = _NUMBER.findall(stated)
+            predicted = parse_number(numbers[0]) if len(numbers) == 1 else None
+        if predicted is None:
+            return False, "ok"
+        close = math.isclose(float(predicted), float(value), rel_tol=rel_tol, abs_tol=abs_tol)
+        return predicted == value or close, "ok"
+
+
+TASKS.register("choice")(ChoiceTask)
+TASKS.register("text")(TextTask)
+TASKS.register("number")(NumberTask)

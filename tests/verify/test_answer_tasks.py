@@ -1,0 +1,126 @@
+"""The choice, text, number and toolcall tasks, and `rewardkit score` on their files."""
+
+import json
+
+import pytest
+
+from rewardkit.cli.main import main
+from rewardkit.testing import make_group
+from rewardkit.verify import verify_groups
+
+
+def judge(task, gold, *replies, meta=None):
+    g = make_group(texts=list(replies), answer=gold, task=task, meta=meta or {})
+    out = verify_groups(task, [g])[0]
+    assert set(out.status) == {"ok"}
+    return list(out.correct)
+
+
+@pytest.mark.parametrize("reply", ["(B)", "B)", "B.", "B", "\\boxed{B}", "the answer is B",
+                                   "<think>A? no</think>The answer is (B).", "\\boxed{\\text{B}}",
+                                   "Answer: B"])
+def test_choice_accepts_the_usual_forms(reply):
+    assert judge("choice", "B", reply) == [True]
+
+
+@pytest.mark.parametrize("reply", ["A or B", "\\boxed{A, B}", "the answer is B or C", "(A)",
+                                   "(B) and (D)", "B/C", "I cannot decide between all of them",
+                                   "\\boxed{F}"])
+def test_choice_rejects_other_or_several_letters(reply):
+    assert judge("choice", "B", reply) == [False]
+
+
+def test_choice_options_and_gold_text_from_meta():
+    meta = {"choices": ["red", "green", "blue"]}
+    assert judge("choice", "blue", "(C)", "(B)", "D", meta=meta) == [True, False, False]
+    g = verify_groups("choice", [make_group(texts=["A"], answer="Z?", task="choice")])[0]
+    assert g.status == ("unparseable_gold",)
+
+
+def test_text_is_normalised_exact_match_with_aliases():
+    assert judge("text", "The Eiffel Tower", "eiffel tower", "The answer is: the Eiffel tower.",
+                 "Eiffel", "\\boxed{Louvre}") == [True, True, False, False]
+    assert judge("text", "NYC", "New York City", meta={"aliases": ["New York City"]}) == [True]
+
+
+def test_number_relative_tolerance():
+    # 3.1416 vs 3.14159: |diff| = 1e-5 <= 1e-3 * 3.14159; 3.2: 0.058 > 0.0031
+    assert judge("number", "3.14159", "\\boxed{3.1416}", "about 3.2", "pi is 3.14159 exactly",
+                 meta={"rel_tol": 1e-3}) == [True, False, True]
+    assert judge("number", "1500", "1.5e3", "1.5 \\times 10^{3}", "\\boxed{1,500 m}") == [True] * 3
+    assert judge("number", "0.001", "\\boxed{0.0011}") == [False]  # default rel_tol 1e-6
+
+
+def test_toolcall_hermes_toolrl_and_fenced_formats():
+    gold = json.dumps([{"name": "get_weather", "parameters": {"city": "Paris", "days": 2}}])
+    hermes = '<tool_call>\n{"name": "get_weather", "arguments": {"days": 2, "city": "Paris"}}\n' \
+             '</tool_call>'
+    fenced = '```json\n{"name": "get_weather", "arguments": "{\\"city\\": \\"Paris\\", ' \
+             '\\"days\\": 2}"}\n```'
+    wrong_value = hermes.replace("Paris", "Rome")
+    extra_call = hermes + '<tool_call>{"name": "f", "arguments": {}}</tool_call>'
+    broken = '<tool_call>{"name": "get_weather", </tool_call>'
+    assert judge("toolcall", gold, hermes, fenced, wrong_value, extra_call, broken, "Sunny.") == [
+        True, True, False, False, False, False]
+
+
+def test_toolcall_reads_toolrl_targets_and_meta_calls():
+    target = '<tool_call>\n{"name": "a", "parameters": {"x": 1}}\n{"name": "b", ' \
+             '"parameters": {}}\n</tool_call>'
+    reply = '<think>t</think>\n<tool_call>\n{"name": "b", "parameters": {}}\n' \
+            '{"name": "a", "parameters": {"x": 1}}\n</tool_call>'
+    assert judge("toolcall", target, reply) == [True]
+    assert judge("toolcall", None, reply, meta={"tool_calls": [
+        {"name": "a", "arguments": {"x": 1}}, {"name": "b", "arguments": {}}]}) == [True]
+    assert judge("toolcall", "<response>Hi</response>", "Hello!", reply) == [True, False]
+
+
+def test_text_f1_reads_the_verifiers_answer():
+    from rewardkit.rewards.text_f1 import text_f1
+
+    g = verify_groups("text", [make_group(texts=["\\boxed{Eiffel}", "Paris, France"],
+                                          answer="Eiffel Tower", task="text")])[0]
+    # "eiffel" vs "eiffel tower": P 1, R 1/2 -> 2/3; "paris france": no shared token -> 0
+    assert [round(x, 3) for x in text_f1(g)] == [0.667, 0.0]
+
+
+@pytest.mark.parametrize("task,answer,texts,want", [
+    ("choice", "C", ["(C)", "A or C"], [True, False]),
+    ("text", "Blue whale", ["the blue whale", "orca"], [True, False]),
+    ("number", "2.5", ["\\boxed{2.50}", "3"], [True, False]),
+])
+def test_score_cli_on_each_answer_type(write_jsonl, tmp_path, task, answer, texts, want, capsys):
+    row = {"prompt": "q", "answer": answer, "max_new_tokens": 50,
+           "completions": [{"text": t, "num_tokens": 5} for t in texts]}
+    out = tmp_path / "out.jsonl"
+    rewards = ["--reward", "accuracy"] + (["--reward", "text_f1"] if task == "text" else [])
+    assert main(["score", "--task", task, *rewards, "--input", str(write_jsonl([row])),
+                 "--output", str(out)]) == 0
+    line = json.loads(out.read_text())
+    assert [c["correct"] for c in line["completions"]] == want
+
+
+def test_score_cli_bad_row_for_a_new_task_is_one_line(write_jsonl, capsys):
+    bad = write_jsonl(['{"prompt": "q", "answer": "B", "completions": [{"text": "B"}]}'])
+    assert main(["score", "--task", "choice", "--reward", "accuracy", "--input", str(bad)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "in.jsonl:1" in err and "num_tokens" in err
+
+
+def test_score_reports_status_shares_and_warns_when_verification_fails(write_jsonl, capsys,
+                                                                        caplog):
+    rows = [{"prompt": "q", "answer": "", "completions": [{"text": "\\boxed{1}", "num_tokens": 3}]},
+            {"prompt": "q", "answer": "1", "completions": [{"text": "\\boxed{1}", "num_tokens": 3}]}]
+    assert main(["score", "--task", "math", "--reward", "accuracy", "--verify-timeout", "2",
+                 "--input", str(write_jsonl(rows))]) == 0
+    err = " ".join(capsys.readouterr().err.split())  # rich wraps long lines
+    assert "ok: 1 (50.0%)" in err and "unparseable_gold: 1 (50.0%)" in err
+    assert "VERIFICATION FAILING: 50.0%" in caplog.text
+
+
+def test_score_bad_verify_flag_is_one_line(write_jsonl, capsys):
+    src = write_jsonl([{"prompt": "q", "answer": "1", "completions": [{"text": "1",
+                                                                      "num_tokens": 1}]}])
+    assert main(["score", "--task", "math", "--reward", "accuracy", "--verify-timeout", "0",
+                 "--input", str(src)]) == 2
+    assert capsys.readouterr().err.strip().endswith("--verify-timeout must be > 0, got 0.0")
