@@ -39,9 +39,9 @@ def test_eval_summary_has_the_same_two_numbers():
 class _Verdicts(Task):
     """Judges the completion text itself: "yes" -> True, "no" -> False, else None."""
 
-    def verify(self, group):
-        verdicts = [{"yes": True, "no": False}.get(c.text) for c in group.completions]
-        return group.with_verdicts(verdicts, ["ok"] * len(group))
+    def check(self, gold, text):
+        verdict = {"yes": True, "no": False}.get(text)
+        return verdict, "ok" if verdict is not None else "error"
 
 
 def test_periodic_training_eval_uses_the_same_definition():

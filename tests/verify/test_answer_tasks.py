@@ -101,7 +101,7 @@ def test_score_cli_on_each_answer_type(write_jsonl, tmp_path, task, answer, text
 
 
 def test_score_cli_bad_row_for_a_new_task_is_one_line(write_jsonl, capsys):
-    bad = write_jsonl(['{"prompt": "q", "answer": "B", "completions": [{"text": "B"}]}'])
+    bad = write_jsonl(['{"prompt": "q", "answer": "B", "max_new_tokens": 8, "completions": [{"text": "B"}]}'])
     assert main(["score", "--task", "choice", "--reward", "accuracy", "--input", str(bad)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "in.jsonl:1" in err and "num_tokens" in err
@@ -109,8 +109,8 @@ def test_score_cli_bad_row_for_a_new_task_is_one_line(write_jsonl, capsys):
 
 def test_score_reports_status_shares_and_warns_when_verification_fails(write_jsonl, capsys,
                                                                         caplog):
-    rows = [{"prompt": "q", "answer": "", "completions": [{"text": "\\boxed{1}", "num_tokens": 3}]},
-            {"prompt": "q", "answer": "1", "completions": [{"text": "\\boxed{1}", "num_tokens": 3}]}]
+    rows = [{"prompt": "q", "answer": "", "max_new_tokens": 8, "completions": [{"text": "\\boxed{1}", "num_tokens": 3}]},
+            {"prompt": "q", "answer": "1", "max_new_tokens": 8, "completions": [{"text": "\\boxed{1}", "num_tokens": 3}]}]
     assert main(["score", "--task", "math", "--reward", "accuracy", "--verify-timeout", "2",
                  "--input", str(write_jsonl(rows))]) == 0
     err = " ".join(capsys.readouterr().err.split())  # rich wraps long lines
@@ -119,7 +119,7 @@ def test_score_reports_status_shares_and_warns_when_verification_fails(write_jso
 
 
 def test_score_bad_verify_flag_is_one_line(write_jsonl, capsys):
-    src = write_jsonl([{"prompt": "q", "answer": "1", "completions": [{"text": "1",
+    src = write_jsonl([{"prompt": "q", "answer": "1", "max_new_tokens": 8, "completions": [{"text": "1",
                                                                       "num_tokens": 1}]}])
     assert main(["score", "--task", "math", "--reward", "accuracy", "--verify-timeout", "0",
                  "--input", str(src)]) == 2
