@@ -34,6 +34,9 @@ class SamplingConfig:
     top_p: float = 1.0
     chat_template: bool = False
     """wrap each prompt as a user message in the tokenizer's chat template (instruct models)"""
+    max_batch_size: int | None = None
+    """most completions decoded together (bounds the sampler's rows and KV cache: rows x
+    (prompt + max_new_tokens) positions); None decodes a step's whole batch at once"""
 
 
 @dataclass
@@ -116,6 +119,9 @@ class OptimConfig:
     warmup_steps: int = 0
     schedule: str = "constant"
     """constant | cosine | linear (decay after warm-up)"""
+    gradient_checkpointing: bool = False
+    """recompute each decoder layer in the backward pass instead of storing its activations
+    (less memory for long sequences, about one more forward pass of time)"""
 
 
 @dataclass
@@ -376,6 +382,9 @@ def validate_train_config(cfg: TrainConfig) -> None:
     for key, low in _AT_LEAST.items():
         if _get(cfg, key) < low:
             raise ConfigError(key, f"must be >= {low}, got {_get(cfg, key)!r}")
+    if cfg.sampling.max_batch_size is not None and cfg.sampling.max_batch_size < 1:
+        raise ConfigError("sampling.max_batch_size",
+                          f"must be >= 1 or null, got {cfg.sampling.max_batch_size!r}")
     if not cfg.model:
         raise ConfigError("model", "no model given (a local HF directory or hub id)")
     if cfg.dtype == "float16" and cfg.lora_rank == 0:

@@ -30,7 +30,9 @@ from rewardkit.train.filters import resolve_recompose
 from rewardkit.train.metrics import RunLog
 from rewardkit.train.policy import (
     Row,
+    check_fast_paths,
     collate,
+    enable_gradient_checkpointing,
     encode_prompt,
     load_policy,
     load_reference,
@@ -60,14 +62,15 @@ def lr_factor(i: int, *, warmup: int, total: int, schedule: str) -> float:
 
 
 def make_sampler(model: Any, tokenizer: Any, *, chat_template: bool,
-                 autocast: torch.dtype | None = None) -> Sampler:
+                 autocast: torch.dtype | None = None, max_batch_size: int | None = None
+                 ) -> Sampler:
     from rewardkit.sampling.hf import HFSampler
 
     # The sampler's fused decode step reads the base weights directly and would not see LoRA
     # adapters, so a peft-wrapped policy decodes through its own forward.
     lora = hasattr(model, "disable_adapter")
     return HFSampler(model, tokenizer, chat_template=chat_template, fast_decode=not lora,
-                     autocast=autocast)
+                     autocast=autocast, max_batch_size=max_batch_size)
 
 
 class Run:
@@ -93,12 +96,16 @@ class Run:
         self.model, self.tokenizer = load_policy(cfg.model, device=self.device, dtype=dtype,
                                                  lora_rank=cfg.lora_rank,
                                                  weights_from=found[1] if found else None)
+        check_fast_paths(self.model, device=self.device)  # else the model's own forward
+        if cfg.optim.gradient_checkpointing:
+            enable_gradient_checkpointing(self.model)
         # No reference model at all when there is no KL term.
         self.ref = (load_reference(cfg.model, self.model, device=self.device, dtype=dtype)
                     if cfg.loss.kl_coef > 0 else None)
         self.sampler = sampler or make_sampler(self.model, self.tokenizer,
                                                chat_template=cfg.sampling.chat_template,
-                                               autocast=self.autocast)
+                                               autocast=self.autocast,
+                                               max_batch_size=cfg.sampling.max_batch_size)
         # Training rows must start with the prompt ids the sampler fed the model.
         self.encode = getattr(self.sampler, "encode", None) or partial(encode_prompt,
                                                                        self.tokenizer)
