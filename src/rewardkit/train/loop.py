@@ -22,12 +22,11 @@ One step:
 With epochs = updates_per_epoch = 1 the update is on-policy: old log-probs equal the current ones,
 so `old_logp = logp.detach()` is exact and saves a forward pass.
 
-Distributed (`accelerate launch --num_processes N -m rewardkit train ...`): groups stay whole
-inside one process. Each rank samples and scores its share of the prompts, advantages are computed
-over the gathered batch (so batch-whitening estimators see all of it), gradients are summed across
-ranks after each rank's accumulation (each minibatch loss is normalised by the counts of the whole
-batch on all ranks), and every rank takes the same optimizer step. Metrics and reward state use
-the gathered groups.
+Distributed (`accelerate launch --num_processes N -m rewardkit train ...`): groups stay whole in
+one process; each rank samples and scores its share of the prompts; advantages are computed over
+the gathered batch; gradients (each minibatch loss normalised by whole-batch counts) are summed
+over ranks after accumulation; every rank takes the same step. Metrics and reward state use the
+gathered groups, without their per-token arrays.
 """
 
 from __future__ import annotations
@@ -35,7 +34,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,7 +46,7 @@ from rewardkit.config import TrainConfig
 from rewardkit.sampling.base import Sampler, SamplingParams
 from rewardkit.train import filters
 from rewardkit.train.data import seed_for
-from rewardkit.train.metrics import accuracies, rollout_metrics, sample_rows
+from rewardkit.train.metrics import StepStats, accuracies, rollout_metrics, sample_rows, slim_group
 from rewardkit.train.policy import (
     Row,
     collate,
@@ -93,7 +91,8 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False,
             rows_local = prepare_rows(run, kept, step)                  # 4
             update = policy_update(run, rows_local, step)               # 5
             t2 = time.perf_counter()
-            everything = run.gather(list(zip(seen.groups, seen.scores, seen.prompts)))
+            slim = [slim_group(g) for g in seen.groups]  # no per-token arrays between ranks
+            everything = run.gather(list(zip(slim, seen.scores, seen.prompts)))
             groups, scores, prompts = ([list(x) for x in zip(*everything)] if everything
                                        else ([], [], []))
             run.scorer.end_step(groups, step=step - 1)                  # 6 (0-based step)
@@ -320,42 +319,6 @@ def global_counts(run: Run, rows: list[Row], *, n_groups: int) -> dict[str, floa
         "n_rows": run.sum(len(rows)),
         "n_questions": run.sum(n_groups),
     }
-
-
-class StepStats:
-    """Loss statistics over one step's minibatches, updates and ranks: `*_min` keys are a true
-    minimum, `*_max` keys a true maximum, every other key a mean weighted by the tokens on the
-    mask. NaN values (nothing on a minibatch's mask) are left out, not counted as 0."""
-
-    def __init__(self) -> None:
-        self.sums: dict[str, float] = defaultdict(float)
-        self.weights: dict[str, float] = defaultdict(float)
-        self.extremes: dict[str, float] = {}
-
-    def add(self, values: dict[str, float], *, weight: float) -> None:
-        for k, v in values.items():
-            if not math.isfinite(v):
-                continue
-            if k.endswith("_min") or k.endswith("_max"):
-                pick = min if k.endswith("_min") else max
-                self.extremes[k] = pick(self.extremes.get(k, v), v)
-            elif weight > 0:
-                self.sums[k] += v * weight
-                self.weights[k] += weight
-
-    def reduce(self, run: Run) -> dict[str, float]:
-        keys = sorted(set().union(*run.gather([sorted(set(self.sums) | set(self.extremes))])))
-        out = {}
-        for k in keys:
-            if k.endswith("_min") or k.endswith("_max"):
-                found = [v for v in run.gather([self.extremes.get(k, math.nan)])
-                         if math.isfinite(v)]
-                pick = min if k.endswith("_min") else max
-                out[k] = pick(found) if found else math.nan
-            else:
-                w = run.sum(self.weights.get(k, 0.0))
-                out[k] = run.sum(self.sums.get(k, 0.0)) / w if w > 0 else math.nan
-        return out
 
 
 def minibatch_loss(run: Run, mb: Any, norms: dict[str, float]

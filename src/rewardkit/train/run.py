@@ -19,7 +19,7 @@ import rewardkit.losses as losses
 from rewardkit.config import TrainConfig, dump_config, loss_kwargs
 from rewardkit.errors import UserError
 from rewardkit.fileio import atomic_write_text
-from rewardkit.precision import training_precision
+from rewardkit.precision import launcher_autocast, training_precision
 from rewardkit.registry import LOSSES, UnknownName
 from rewardkit.rewards.combine import RewardScorer, RewardSpec
 from rewardkit.sampling.base import Sampler
@@ -91,8 +91,10 @@ class Run:
 
         torch.manual_seed(cfg.seed)  # LoRA adapters are initialised from the global generator
         # fp32 weights unless asked otherwise; matrix products in bf16 (autocast) where native.
-        dtype, self.autocast = training_precision(cfg.dtype, cfg.autocast, self.device,
-                                                  lora_rank=cfg.lora_rank)
+        dtype, autocast = training_precision(cfg.dtype, cfg.autocast, self.device,
+                                             lora_rank=cfg.lora_rank)
+        # `accelerate launch --mixed_precision` is honoured (bf16) or refused (fp16, fp8).
+        self.autocast = launcher_autocast(self.acc.mixed_precision, autocast, dtype)
         self.model, self.tokenizer = load_policy(cfg.model, device=self.device, dtype=dtype,
                                                  lora_rank=cfg.lora_rank,
                                                  weights_from=found[1] if found else None)
@@ -231,15 +233,21 @@ class Run:
         return float(t.item())
 
     def all_reduce_grads(self) -> None:
-        """Sum gradients over ranks (every minibatch loss was normalised by whole-batch counts)."""
+        """Sum gradients over ranks (every minibatch loss was normalised by whole-batch counts),
+        each parameter's gradient in place: no flat copy of all gradients. The reductions are
+        started together and awaited at the end, so they overlap.
+
+        Not DDP's backward hooks: ranks may accumulate different numbers of minibatches (their
+        shares of a step's groups differ), which DDP's one-synchronised-backward-per-step
+        contract does not allow; one explicit reduction after accumulation is what DDP's
+        `no_sync` accumulation does, for any minibatch counts.
+        """
         if self.world == 1:
             return
+        pending = []
         for p in self.params:
-            if p.grad is None:
+            if p.grad is None:  # a parameter no rank's loss reached still joins the reduction
                 p.grad = torch.zeros_like(p)
-        flat = torch.cat([p.grad.reshape(-1) for p in self.params])
-        torch.distributed.all_reduce(flat)
-        offset = 0
-        for p in self.params:
-            p.grad.copy_(flat[offset: offset + p.numel()].view_as(p))
-            offset += p.numel()
+            pending.append(torch.distributed.all_reduce(p.grad, async_op=True))
+        for work in pending:
+            work.wait()
