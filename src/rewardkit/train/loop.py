@@ -90,6 +90,7 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False,
             t1 = time.perf_counter()
             rows_local = prepare_rows(run, kept, step)                  # 4
             update = policy_update(run, rows_local, step)               # 5
+            run.sync_sampler()  # a vLLM engine samples the next step with the new weights
             t2 = time.perf_counter()
             slim = [slim_group(g) for g in seen.groups]  # no per-token arrays between ranks
             everything = run.gather(list(zip(slim, seen.scores, seen.prompts)))

@@ -61,16 +61,25 @@ def lr_factor(i: int, *, warmup: int, total: int, schedule: str) -> float:
     return 1.0 - progress if schedule == "linear" else 1.0
 
 
-def make_sampler(model: Any, tokenizer: Any, *, chat_template: bool,
-                 autocast: torch.dtype | None = None, max_batch_size: int | None = None
-                 ) -> Sampler:
+def make_sampler(model: Any, tokenizer: Any, cfg: TrainConfig, *,
+                 autocast: torch.dtype | None = None) -> Sampler:
+    """The sampler `cfg.sampling.backend` names, over the policy's weights and tokenizer."""
+    s = cfg.sampling
+    if s.backend == "vllm":
+        from rewardkit.sampling.vllm import VLLMSampler
+
+        try:
+            return VLLMSampler(cfg.model, tokenizer=tokenizer, chat_template=s.chat_template,
+                               gpu_memory_utilization=s.vllm_gpu_memory_utilization)
+        except ImportError as e:
+            raise UserError(f"sampling.backend: vllm: {e}") from None
     from rewardkit.sampling.hf import HFSampler
 
     # The sampler's fused decode step reads the base weights directly and would not see LoRA
     # adapters, so a peft-wrapped policy decodes through its own forward.
     lora = hasattr(model, "disable_adapter")
-    return HFSampler(model, tokenizer, chat_template=chat_template, fast_decode=not lora,
-                     autocast=autocast, max_batch_size=max_batch_size)
+    return HFSampler(model, tokenizer, chat_template=s.chat_template, fast_decode=not lora,
+                     autocast=autocast, max_batch_size=s.max_batch_size)
 
 
 class Run:
@@ -104,10 +113,10 @@ class Run:
         # No reference model at all when there is no KL term.
         self.ref = (load_reference(cfg.model, self.model, device=self.device, dtype=dtype)
                     if cfg.loss.kl_coef > 0 else None)
-        self.sampler = sampler or make_sampler(self.model, self.tokenizer,
-                                               chat_template=cfg.sampling.chat_template,
-                                               autocast=self.autocast,
-                                               max_batch_size=cfg.sampling.max_batch_size)
+        self.sampler = sampler or make_sampler(self.model, self.tokenizer, cfg,
+                                               autocast=self.autocast)
+        if found:  # a separate engine (vLLM) starts from `model`, not from the checkpoint
+            self.sync_sampler()
         # Training rows must start with the prompt ids the sampler fed the model.
         self.encode = getattr(self.sampler, "encode", None) or partial(encode_prompt,
                                                                        self.tokenizer)
@@ -190,6 +199,13 @@ class Run:
                              barrier=self.acc.wait_for_everyone)
 
     # -- model helpers ----------------------------------------------------------------------------
+    def sync_sampler(self) -> None:
+        """Copy the policy's weights into a sampler that holds its own (vLLM), after an update;
+        HFSampler decodes from the policy's live weights and has nothing to copy."""
+        load = getattr(self.sampler, "load_weights", None)
+        if load is not None:
+            load(self.model)
+
     @torch.no_grad()
     def fill_logprobs(self, rows: list[Row], attr: str, model: Any) -> None:
         """Set `row.<attr>` to the (T_i,) log-probs of its completion under `model` (no grad)."""
