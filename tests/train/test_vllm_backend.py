@@ -58,6 +58,8 @@ class FakeLLM:
 
     @torch.no_grad()
     def generate(self, requests, sampling_params, use_tqdm=True):
+        self.loads_before_sampling = getattr(self, "loads_before_sampling",
+                                             self.engine_model.loads)
         outs = []
         for request, sp in zip(requests, sampling_params):
             ids = list(request["prompt_token_ids"])  # token ids, never text
@@ -150,3 +152,15 @@ def test_real_vllm_backend_trains_and_syncs(make_config, tmp_path):
                       ["sampling.backend=vllm", "sampling.vllm_gpu_memory_utilization=0.2"])
     rows = train(cfg, tmp_path / "run", progress=False)
     assert all(r["grad_norm"] > 0 for r in rows)
+
+
+def test_resumed_run_copies_the_checkpoint_into_a_fresh_engine(make_config, tmp_path,
+                                                                fake_vllm):
+    cfg = load_config(make_config(steps=2), ["sampling.backend=vllm"])
+    train(cfg, tmp_path / "run", stop_after=1, progress=False)
+    train(cfg, tmp_path / "run", resume=True, progress=False)
+    first, resumed = fake_vllm
+    assert first.engine_model.loads == 1  # after step 1
+    # the new engine starts from `model`: the step-1 weights are copied in before sampling
+    # step 2, then the step-2 update is copied after it
+    assert resumed.loads_before_sampling == 1 and resumed.engine_model.loads == 2
