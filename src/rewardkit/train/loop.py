@@ -24,9 +24,9 @@ so `old_logp = logp.detach()` is exact and saves a forward pass.
 
 Distributed (`accelerate launch --num_processes N -m rewardkit train ...`): groups stay whole in
 one process; each rank samples and scores its share of the prompts; advantages are computed over
-the gathered batch; gradients (each minibatch loss normalised by whole-batch counts) are summed
-over ranks after accumulation; every rank takes the same step. Metrics and reward state use the
-gathered groups, without their per-token arrays.
+the gathered batch; the training forward runs through accelerate's DDP wrapper, which sums the
+gradients (each minibatch loss normalised by whole-batch counts) in an optimizer step's last
+backward; every rank takes the same step. Metrics and rewards see groups without token arrays.
 """
 
 from __future__ import annotations
@@ -46,7 +46,14 @@ from rewardkit.config import TrainConfig
 from rewardkit.sampling.base import Sampler, SamplingParams
 from rewardkit.train import filters
 from rewardkit.train.data import seed_for
-from rewardkit.train.metrics import StepStats, accuracies, rollout_metrics, sample_rows, slim_group
+from rewardkit.train.metrics import (
+    StepStats,
+    accuracies,
+    rollout_metrics,
+    sample_rows,
+    slim_group,
+    warn_if_unhealthy,
+)
 from rewardkit.train.policy import (
     Row,
     collate,
@@ -293,17 +300,21 @@ def policy_update(run: Run, rows: list[Row], step: int) -> dict[str, float]:
             norms = global_counts(run, part_rows, n_groups=len(part))
             if norms["n_rows"] == 0:  # more optimizer steps than groups: nothing in this one
                 continue
-            finite = True
-            for i in range(0, len(part_rows), cfg.optim.minibatch_size):
-                mb = collate(part_rows[i: i + cfg.optim.minibatch_size],
-                             pad_id=run.tokenizer.pad_token_id, device=run.device)
-                loss, mb_stats = minibatch_loss(run, mb, norms)
-                loss_sum += float(loss.detach())  # NaN shows here
-                if not torch.isfinite(loss):
-                    finite = False
-                    continue
-                loss.backward()
-                stats.add(mb_stats, weight=float(mb.mask.sum()))
+            finite, starts = True, range(0, len(part_rows), cfg.optim.minibatch_size)
+            for i in starts:
+                last = i == starts[-1]
+                with run.minibatch_context(last):  # DDP reduces gradients in the last backward
+                    mb = collate(part_rows[i: i + cfg.optim.minibatch_size],
+                                 pad_id=run.tokenizer.pad_token_id, device=run.device)
+                    loss, mb_stats = minibatch_loss(run, mb, norms)
+                    loss_sum += float(loss.detach())  # NaN shows here
+                    finite = finite and bool(torch.isfinite(loss))
+                    if torch.isfinite(loss):
+                        stats.add(mb_stats, weight=float(mb.mask.sum()))
+                    if torch.isfinite(loss) or (last and run.ddp is not None):
+                        loss.backward()  # (a non-finite step is skipped: its gradients unused)
+            if not starts:
+                run.sync_gradients_without_rows()
             grad_norm_sum += optimizer_step(run, finite)
             n_updates += 1
     return ({"loss": run.sum(loss_sum) / n_updates, "grad_norm": grad_norm_sum / n_updates}
@@ -329,7 +340,7 @@ def minibatch_loss(run: Run, mb: Any, norms: dict[str, float]
     cfg = run.cfg
     logp, entropy = token_logprobs(run.model, mb, temperature=cfg.sampling.temperature,
                                    entropy="grad" if cfg.loss.entropy_coef > 0 else True,
-                                   autocast=run.autocast)
+                                   autocast=run.autocast, forward=run.ddp)
     old_logp = mb.old_logp if run.off_policy else logp.detach()  # on-policy: exact, no extra pass
     adv = mb.advantages[:, None].expand_as(logp)  # (B, T): a sequence's advantage on its tokens
     extra = {"rewards": mb.rewards, "group_ids": mb.group_ids,
@@ -353,8 +364,8 @@ def minibatch_loss(run: Run, mb: Any, norms: dict[str, float]
 
 
 def optimizer_step(run: Run, finite: bool) -> float:
-    """Sum gradients across ranks, clip, step; skip (and count) a non-finite step."""
-    run.all_reduce_grads()
+    """Clip and step (gradients already summed over ranks); skip (and count) a non-finite
+    step."""
     grad_norm = float(torch.nn.utils.clip_grad_norm_(run.params, run.cfg.optim.max_grad_norm))
     finite = run.sum(float(not finite)) == 0 and math.isfinite(grad_norm)
     if finite:
@@ -386,14 +397,3 @@ def evaluate(run: Run, step: int) -> dict[str, float]:
     scores = accuracies([c for g in groups for c in g.correct])
     return {**{f"eval/{k}": v for k, v in scores.items()},
             "eval/length_mean": float(np.mean([n for g in groups for n in g.lengths]))}
-
-
-def warn_if_unhealthy(run: Run, step: int, row: dict[str, Any]) -> None:
-    if row["groups/zero_variance_frac"] > 0.5:
-        hint = "" if run.cfg.filters.dynamic_sampling else "filters.dynamic_sampling, "
-        run.log.warn("zero_var", step, f"{row['groups/zero_variance_frac']:.0%} of groups have "
-                     f"equal rewards (no signal); try {hint}larger groups or a denser reward")
-    if row["length/truncated_frac"] > 0.5:
-        run.log.warn("truncated", step, f"{row['length/truncated_frac']:.0%} of completions hit "
-                     "max_new_tokens; consider a larger budget or a length/truncation reward")
-

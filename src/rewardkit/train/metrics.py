@@ -216,3 +216,15 @@ class StepStats:
                 w = run.sum(self.weights.get(k, 0.0))
                 out[k] = run.sum(self.sums.get(k, 0.0)) / w if w > 0 else math.nan
         return out
+
+
+def warn_if_unhealthy(run: Any, step: int, row: dict[str, Any]) -> None:
+    """Warn (through the run log, at most every 20 steps per kind) when most groups carry no
+    signal or most completions hit the budget."""
+    if row["groups/zero_variance_frac"] > 0.5:
+        hint = "" if run.cfg.filters.dynamic_sampling else "filters.dynamic_sampling, "
+        run.log.warn("zero_var", step, f"{row['groups/zero_variance_frac']:.0%} of groups have "
+                     f"equal rewards (no signal); try {hint}larger groups or a denser reward")
+    if row["length/truncated_frac"] > 0.5:
+        run.log.warn("truncated", step, f"{row['length/truncated_frac']:.0%} of completions hit "
+                     "max_new_tokens; consider a larger budget or a length/truncation reward")

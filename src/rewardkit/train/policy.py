@@ -218,8 +218,22 @@ def completion_logits(model: Any, batch: TokenBatch,
     return head(states)
 
 
+class CompletionForward(torch.nn.Module):
+    """`completion_states` of the policy as a module's forward, so that the training forward can
+    run through a DDP wrapper (accelerate's `prepare_model`), whose forward arms the gradient
+    synchronisation of the following backward pass."""
+
+    def __init__(self, model: Any) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch: TokenBatch, autocast: torch.dtype | None = None):
+        return completion_states(self.model, batch, autocast)
+
+
 def token_logprobs(model: Any, batch: TokenBatch, *, temperature: float,
-                   entropy: bool | str = False, autocast: torch.dtype | None = None
+                   entropy: bool | str = False, autocast: torch.dtype | None = None,
+                   forward: Callable | None = None
                    ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """log pi(token) on the completion grid (B, T), and the policy entropy there if asked
     (`entropy="grad"` when it enters the loss; any other true value computes it without a graph).
@@ -230,9 +244,13 @@ def token_logprobs(model: Any, batch: TokenBatch, *, temperature: float,
     go through the head, in chunks of about `logprobs.LOGITS_PER_CHUNK` logits
     (`selective_logprobs`), so memory for the head does not grow with the sequence length.
     `autocast` (bf16) runs the model's matrix products in that dtype (mixed precision); the
-    log-softmax is always taken in fp32.
+    log-softmax is always taken in fp32. `forward` (a DDP-wrapped `CompletionForward` of
+    `model`) replaces the direct call in distributed training.
     """
-    states, head = completion_states(model, batch, autocast)  # (B, T, X)
+    if forward is not None:
+        states, head = forward(batch, autocast)  # (B, T, X)
+    else:
+        states, head = completion_states(model, batch, autocast)
     real = batch.real if batch.real is not None else torch.ones_like(batch.targets, dtype=bool)
     vocab = model.config.get_text_config().vocab_size
     logp, ent = selective_logprobs(states[real], batch.targets[real], head,

@@ -6,6 +6,7 @@ Kept apart from `loop.py` so that the loop reads as the algorithm.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 from functools import partial
@@ -29,6 +30,7 @@ from rewardkit.train.data import ProblemStream, load_problems
 from rewardkit.train.filters import resolve_recompose
 from rewardkit.train.metrics import RunLog
 from rewardkit.train.policy import (
+    CompletionForward,
     Row,
     check_fast_paths,
     collate,
@@ -88,10 +90,14 @@ class Run:
     def __init__(self, cfg: TrainConfig, out: Path, *, resume: bool, sampler: Sampler | None,
                  progress: bool = True) -> None:
         from accelerate import Accelerator
+        from accelerate.utils import DistributedDataParallelKwargs
 
         if cfg.device == "cuda" and not torch.cuda.is_available():
             raise UserError("device: cuda was asked for but no CUDA device is available")
-        self.acc = Accelerator(cpu=cfg.device == "cpu")
+        # No buffer broadcast in DDP's forward: ranks run different numbers of forward passes
+        # (their shares of a step's groups differ), so a collective there would deadlock.
+        self.acc = Accelerator(cpu=cfg.device == "cpu", kwargs_handlers=[
+            DistributedDataParallelKwargs(broadcast_buffers=False)])
         self.rank, self.world = self.acc.process_index, self.acc.num_processes
         self.device = self.acc.device
         self.cfg, self.out = cfg, Path(out)
@@ -137,6 +143,14 @@ class Run:
             lr_factor, warmup=cfg.optim.warmup_steps * per_step, total=cfg.steps * per_step,
             schedule=cfg.optim.schedule))
         self.off_policy = per_step > 1  # else old_logp == logp.detach() exactly
+        # Several processes: the training forward runs through accelerate's DDP wrapper, which
+        # sums (not averages: each minibatch loss is normalised by whole-batch counts) the
+        # gradients during the backward pass of an optimizer step's last minibatch.
+        self.ddp = None
+        if self.world > 1:
+            self.ddp = self.acc.prepare_model(CompletionForward(self.model))
+            self.ddp.register_comm_hook(None, _sum_gradients)
+            self.optimizer = self.acc.prepare_optimizer(self.optimizer)
         self.recompose = resolve_recompose(cfg.filters.recompose)
 
         self.loss_fn = LOSSES.get(cfg.loss.name)
@@ -248,22 +262,25 @@ class Run:
         torch.distributed.all_reduce(t)
         return float(t.item())
 
-    def all_reduce_grads(self) -> None:
-        """Sum gradients over ranks (every minibatch loss was normalised by whole-batch counts),
-        each parameter's gradient in place: no flat copy of all gradients. The reductions are
-        started together and awaited at the end, so they overlap.
+    def minibatch_context(self, last: bool):
+        """Around one minibatch's forward and backward: with DDP, gradients accumulate locally
+        (`no_sync`) except in an optimizer step's last minibatch, whose backward reduces them."""
+        if self.ddp is None or last:
+            return contextlib.nullcontext()
+        return self.ddp.no_sync()
 
-        Not DDP's backward hooks: ranks may accumulate different numbers of minibatches (their
-        shares of a step's groups differ), which DDP's one-synchronised-backward-per-step
-        contract does not allow; one explicit reduction after accumulation is what DDP's
-        `no_sync` accumulation does, for any minibatch counts.
-        """
-        if self.world == 1:
+    def sync_gradients_without_rows(self) -> None:
+        """A rank with no minibatch in an optimizer step still joins DDP's reduction of the
+        gradients: one synchronised backward pass of a zero loss on a padding row."""
+        if self.ddp is None:
             return
-        pending = []
-        for p in self.params:
-            if p.grad is None:  # a parameter no rank's loss reached still joins the reduction
-                p.grad = torch.zeros_like(p)
-            pending.append(torch.distributed.all_reduce(p.grad, async_op=True))
-        for work in pending:
-            work.wait()
+        pad = self.tokenizer.pad_token_id
+        batch = collate([Row([pad], [pad], weight=0.0)], pad_id=pad, device=self.device)
+        logp, _ = _token_logprobs(self.model, batch, temperature=1.0, forward=self.ddp)
+        (logp.sum() * 0.0).backward()
+
+
+def _sum_gradients(state, bucket):  # no annotations: DDP checks them, and they are strings here
+    """DDP communication hook: sum a gradient bucket over ranks (DDP's default averages)."""
+    work = torch.distributed.all_reduce(bucket.buffer(), async_op=True)
+    return work.get_future().then(lambda fut: fut.value()[0])
