@@ -34,6 +34,14 @@ class SamplingConfig:
     top_p: float = 1.0
     chat_template: bool = False
     """wrap each prompt as a user message in the tokenizer's chat template (instruct models)"""
+    backend: str = "hf"
+    """hf (the trainer's own decoding loop, CPU or GPU) | vllm (a vLLM engine in the trainer's
+    process, one GPU; the policy's weights are copied into it after every update)"""
+    vllm_gpu_memory_utilization: float = 0.3
+    """share of the GPU's memory vLLM may take (weights + KV cache); the rest is the trainer's"""
+    max_batch_size: int | None = None
+    """most completions decoded together (bounds the sampler's rows and KV cache: rows x
+    (prompt + max_new_tokens) positions); None decodes a step's whole batch at once"""
 
 
 @dataclass
@@ -116,6 +124,9 @@ class OptimConfig:
     warmup_steps: int = 0
     schedule: str = "constant"
     """constant | cosine | linear (decay after warm-up)"""
+    gradient_checkpointing: bool = False
+    """recompute each decoder layer in the backward pass instead of storing its activations
+    (less memory for long sequences, about one more forward pass of time)"""
 
 
 @dataclass
@@ -361,6 +372,7 @@ _CHOICES = {
     "device": ("auto", "cpu", "cuda"),
     "dtype": ("auto", "float32", "bfloat16", "float16"),
     "autocast": ("none", "bf16", "auto"),
+    "sampling.backend": ("hf", "vllm"),
     "loss.aggregation": ("token_mean", "seq_mean", "constant", "sum"),
     "loss.kl_estimator": ("k1", "k2", "k3"),
     "optim.schedule": ("constant", "cosine", "linear"),
@@ -392,6 +404,15 @@ def validate_train_config(cfg: TrainConfig) -> None:
     for key, low in _AT_LEAST.items():
         if _get(cfg, key) < low:
             raise ConfigError(key, f"must be >= {low}, got {_get(cfg, key)!r}")
+    if not 0 < cfg.sampling.vllm_gpu_memory_utilization < 1:
+        raise ConfigError("sampling.vllm_gpu_memory_utilization", "must be between 0 and 1, got "
+                          f"{cfg.sampling.vllm_gpu_memory_utilization!r}")
+    if cfg.sampling.backend == "vllm" and cfg.lora_rank > 0:
+        raise ConfigError("sampling.backend", "vllm with lora_rank > 0 is not supported yet (the "
+                          "weight sync copies full weights); use backend: hf")
+    if cfg.sampling.max_batch_size is not None and cfg.sampling.max_batch_size < 1:
+        raise ConfigError("sampling.max_batch_size",
+                          f"must be >= 1 or null, got {cfg.sampling.max_batch_size!r}")
     if not cfg.model:
         raise ConfigError("model", "no model given (a local HF directory or hub id)")
     if cfg.dtype == "float16" and cfg.lora_rank == 0:

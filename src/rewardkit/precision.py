@@ -115,3 +115,25 @@ def training_precision(dtype: str, autocast: str, device: torch.device, *,
     """
     weights = training_dtype(dtype, lora_rank=lora_rank)
     return weights, resolve_autocast(autocast, device, weights)
+
+
+def launcher_autocast(mixed_precision: str, autocast: torch.dtype | None,
+                      weights: torch.dtype) -> torch.dtype | None:
+    """The autocast dtype once `accelerate launch --mixed_precision` is honoured.
+
+    "no" keeps the config's choice (`autocast`); "bf16" means what accelerate means by it, bf16
+    autocast over the (fp32) weights; "fp16" and "fp8" are refused with a UserError: they need a
+    loss scaler (fp16) or kernels this trainer does not have.
+
+    >>> launcher_autocast("bf16", None, torch.float32), launcher_autocast("no", None, torch.float32)
+    (torch.bfloat16, None)
+    """
+    if mixed_precision in ("no", None):
+        return autocast
+    if mixed_precision == "bf16":
+        if autocast is None and weights == torch.float32:
+            log.info("accelerate --mixed_precision bf16: bf16 autocast over fp32 weights")
+        return torch.bfloat16 if weights == torch.float32 else None
+    raise UserError(f"accelerate --mixed_precision {mixed_precision} is not supported (no loss "
+                    "scaling here); launch with --mixed_precision bf16 or no, or set autocast "
+                    "in the config")

@@ -103,3 +103,22 @@ def test_sft_configs_load(path):
 
     cfg = load_config(path, ["out=/tmp/unused"], cls=SFTConfig)
     assert cfg.steps > 0 and cfg.out == "/tmp/unused"
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=IDS)
+def test_config_says_where_it_runs(path):
+    # Issue 16 item 7: a preset runs on one GPU as written, or is marked as paper settings for a
+    # cluster with the scale-out route; a top-level one names its one-GPU variant, which exists.
+    first = path.read_text().splitlines()[0]
+    assert first.startswith(("# scale: one GPU", "# scale: cluster (paper settings)")), first
+    text = path.read_text()
+    if "cluster" in first:
+        assert "accelerate launch --num_processes N" in text
+        variants = [w for w in text.split() if w.startswith("configs/") and "_1gpu" in w]
+        assert variants, "name a one-GPU variant to start from"
+        for v in variants:
+            variant = ROOT.parent / v.rstrip(".,;)")
+            assert variant.read_text().startswith("# scale: one GPU"), v
+    else:  # one GPU as written: the memory settings that make long sequences fit are on
+        cfg = load_config(path)
+        assert cfg.optim.gradient_checkpointing and cfg.sampling.max_batch_size

@@ -7,7 +7,8 @@ read their state from `ctx.state` and declare how it evolves with `@stateful(upd
 
     update(state: dict, batch: Sequence[Group], *, step: int, <the reward's params>) -> dict
 
-`update` runs once after each step's batch has been scored, so a reward never sees state built
+`update` runs once after each step's batch has been scored (its groups carry text, lengths and
+verdicts but no per-token arrays: `train.metrics.slim_group`), so a reward never sees state built
 from its own step's rollouts; it returns a new dict of plain JSON data (saved in checkpoints and
 by `rewardkit score --save-state`), never mutating the old one.
 

@@ -32,6 +32,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+import torch.utils.checkpoint
 
 _SUPPORTED = {"qwen2", "llama"}
 
@@ -151,24 +152,37 @@ class FastDecoder:
         x = self._norm(x, self.final_ln)
         return F.linear(x.to(cd), self.lm_head).float()
 
-    def hidden(self, ids: torch.Tensor) -> torch.Tensor:
+    def hidden(self, ids: torch.Tensor, *, checkpoint: bool = False) -> torch.Tensor:
         """Final-norm hidden states (B, S, H) of right-padded rows; differentiable.
 
         Right padding puts each row's real tokens first, so the causal mask alone gives them
         exactly the attention the padding mask would (every padded position comes after every
-        real one); what the padded positions compute is never read.
+        real one); what the padded positions compute is never read. `checkpoint` recomputes
+        each layer in the backward pass instead of keeping its activations (gradient
+        checkpointing; only with a gradient).
         """
-        B, S = ids.shape
-        nh, hd, cd = self.nh, self.hd, self.cd
+        S = ids.shape[1]
         x = F.embedding(ids, self.embed)  # (B, S, H)
         cos, sin = self.rotary(x, torch.arange(S, device=ids.device)[None])  # (1, S, hd)
         cos, sin = cos[:, :, None], sin[:, :, None]  # (1, S, 1, hd) to broadcast over heads
+        recompute = checkpoint and torch.is_grad_enabled()
         for layer in self.layers:
-            q, k, v = self._attention_inputs(self._norm(x, layer.ln_in), layer, cos, sin)
-            att = _causal_attention(q.to(cd), k.to(cd), v)  # (B, nh, S, hd)
-            x = x + F.linear(att.transpose(1, 2).reshape(B, S, nh * hd), layer.o_w, layer.o_b)
-            x = self._mlp(x, layer)
+            if recompute:
+                x = torch.utils.checkpoint.checkpoint(self._causal_layer, x, layer, cos, sin,
+                                                      use_reentrant=False)
+            else:
+                x = self._causal_layer(x, layer, cos, sin)
         return self._norm(x, self.final_ln)
+
+    def _causal_layer(self, x: torch.Tensor, layer: _Layer, cos: torch.Tensor,
+                      sin: torch.Tensor) -> torch.Tensor:
+        """One decoder layer over whole right-padded rows x (B, S, H)."""
+        B, S, _ = x.shape
+        q, k, v = self._attention_inputs(self._norm(x, layer.ln_in), layer, cos, sin)
+        att = _causal_attention(q.to(self.cd), k.to(self.cd), v)  # (B, nh, S, hd)
+        x = x + F.linear(att.transpose(1, 2).reshape(B, S, self.nh * self.hd), layer.o_w,
+                         layer.o_b)
+        return self._mlp(x, layer)
 
 
 def _rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, half: int) -> torch.Tensor:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from rewardkit.types import Completion
 
@@ -32,3 +32,18 @@ class Sampler(Protocol):
     def sample(self, prompts: Sequence[str], params: SamplingParams) -> list[list[Completion]]:
         """params.n completions for each prompt, in prompt order."""
         ...
+
+
+def encode_prompt_ids(tokenizer: Any, prompt: str, *, chat_template: bool) -> list[int]:
+    """Prompt token ids as a sampler feeds them to the model: the prompt as one user message in
+    the tokenizer's chat template with the generation prompt, or `tokenizer(prompt)` (with the
+    tokenizer's own special tokens, e.g. a Llama BOS). The one definition every sampler and the
+    trainer share, so sampled and trained prompt ids are the same."""
+    if chat_template:
+        ids = tokenizer.apply_chat_template(
+            [{"role": "user", "content": prompt}], add_generation_prompt=True, tokenize=True
+        )
+        if isinstance(ids, dict) or hasattr(ids, "input_ids"):
+            ids = ids["input_ids"]
+        return list(ids)
+    return list(tokenizer(prompt)["input_ids"])

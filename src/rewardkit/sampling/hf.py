@@ -56,7 +56,7 @@ from rewardkit.precision import (  # noqa: F401  (re-exported: the sampler's his
     resolve_dtype,
 )
 from rewardkit.sampling._fast_decode import FastDecoder
-from rewardkit.sampling.base import SamplingParams
+from rewardkit.sampling.base import SamplingParams, encode_prompt_ids
 from rewardkit.types import Completion
 
 
@@ -242,14 +242,7 @@ class HFSampler:
 
     def encode(self, prompt: str) -> list[int]:
         """Prompt token ids as the model sees them (chat template applied when enabled)."""
-        if self.chat_template:
-            ids = self.tokenizer.apply_chat_template(
-                [{"role": "user", "content": prompt}], add_generation_prompt=True, tokenize=True
-            )
-            if isinstance(ids, dict) or hasattr(ids, "input_ids"):
-                ids = ids["input_ids"]
-            return list(ids)
-        return list(self.tokenizer(prompt)["input_ids"])
+        return encode_prompt_ids(self.tokenizer, prompt, chat_template=self.chat_template)
 
     def sample(self, prompts: Sequence[str], params: SamplingParams) -> list[list[Completion]]:
         """params.n completions for each prompt, in prompt order."""

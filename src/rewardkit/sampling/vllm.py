@@ -15,15 +15,21 @@ Same conventions as `HFSampler` (see `sampling/hf.py`), with these vLLM specific
 - `entropies` are not available from vLLM: asking for them raises ValueError.
 - `token_ids` include the EOS token when vLLM stopped on it; stop strings are kept in the text
   (`include_stop_str_in_output=True`), as HFSampler does.
-- After an optimizer step, push the policy's weights with `load_weights(model)`.
+- Prompts go to vLLM as token ids (`{"prompt_token_ids": ...}`), made by `encode` with the same
+  function as HFSampler (`sampling.base.encode_prompt_ids`) and, in training, the trainer's own
+  tokenizer: sampled and trained prompt ids are the same by construction.
+- After an optimizer step, push the policy's weights with `load_weights(model)` (the trainer
+  does, `sampling.backend: vllm`). The engine this class builds runs in the trainer's process
+  (`VLLM_ENABLE_V1_MULTIPROCESSING=0`, as TRL's colocate mode), so that is an in-process copy.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
-from rewardkit.sampling.base import SamplingParams
+from rewardkit.sampling.base import SamplingParams, encode_prompt_ids
 from rewardkit.types import Completion
 
 
@@ -90,6 +96,7 @@ class VLLMSampler:
         gpu_memory_utilization: float = 0.5,
         max_model_len: int | None = None,
         enable_prefix_caching: bool = True,
+        tokenizer: Any = None,
     ) -> None:
         if logprobs_at not in ("policy", "sampling"):
             raise ValueError(f"logprobs_at must be 'policy' or 'sampling', not {logprobs_at!r}")
@@ -97,6 +104,7 @@ class VLLMSampler:
         self.chat_template = chat_template
         self.stop = tuple(s for s in stop if s)
         if llm is None:
+            os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")  # engine in process
             llm = self._vllm.LLM(
                 model=model,
                 dtype=dtype,
@@ -106,27 +114,25 @@ class VLLMSampler:
                 logprobs_mode="raw_logprobs" if logprobs_at == "policy" else "processed_logprobs",
             )
         self.llm = llm
-        self.tokenizer = llm.get_tokenizer()
+        # the trainer passes its own tokenizer: one source of prompt ids for both sides
+        self.tokenizer = tokenizer if tokenizer is not None else llm.get_tokenizer()
         eos = self.tokenizer.eos_token_id
         self.eos_token_ids = () if eos is None else (int(eos),)
 
-    def _prompt_text(self, prompt: str) -> str:
-        if not self.chat_template:
-            return prompt
-        return self.tokenizer.apply_chat_template(
-            [{"role": "user", "content": prompt}], add_generation_prompt=True, tokenize=False
-        )
+    def encode(self, prompt: str) -> list[int]:
+        """Prompt token ids as the engine gets them (chat template applied when enabled)."""
+        return encode_prompt_ids(self.tokenizer, prompt, chat_template=self.chat_template)
 
     def sample(self, prompts: Sequence[str], params: SamplingParams) -> list[list[Completion]]:
         """params.n completions for each prompt, in prompt order."""
         if params.return_entropies:
             raise ValueError("VLLMSampler cannot return entropies; use HFSampler")
         n = params.n
-        texts, sps = [], []
+        requests, sps = [], []
         for i, prompt in enumerate(prompts):
-            text = self._prompt_text(prompt)
+            ids = self.encode(prompt)
             for k in range(n):
-                texts.append(text)
+                requests.append({"prompt_token_ids": ids})  # vLLM's TokensPrompt
                 sps.append(
                     self._vllm.SamplingParams(
                         n=1,
@@ -139,24 +145,36 @@ class VLLMSampler:
                         include_stop_str_in_output=True,
                     )
                 )
-        outs = self.llm.generate(texts, sps, use_tqdm=False)  # one RequestOutput per request
+        outs = self.llm.generate(requests, sps, use_tqdm=False)  # one RequestOutput per request
         flat = [completion_from_vllm(o.outputs[0], eos_token_ids=self.eos_token_ids) for o in outs]
         return [flat[i * n : (i + 1) * n] for i in range(len(prompts))]
 
     def load_weights(self, model: Any) -> None:
-        """Copy a (training) transformers model's weights into the vLLM engine, in process.
+        """Copy a (training) transformers model's weights into the vLLM engine, in process:
+        the model's `load_weights` takes HF parameter names and casts to the engine's dtype.
+        Then the prefix cache is reset (its keys/values came from the old weights).
 
-        Uses vLLM's in-process worker path, whose location has moved between vLLM versions;
-        untested here (no GPU/vLLM in CI).
+        The in-process model sits at a path that moved between vLLM versions; where none is
+        found (a multiprocess engine) the copy runs on every worker through `collective_rpc`.
         """
         weights = [(name, p.detach()) for name, p in model.state_dict().items()]
-        engine = self.llm.llm_engine
-        executor = getattr(engine, "model_executor", None)
-        worker = getattr(executor, "driver_worker", None)
-        if worker is not None:  # older engines: direct access to the model runner
-            worker.model_runner.model.load_weights(weights)
-        else:  # V1 engine: run on every worker
+        engine_model = _in_process_model(self.llm)
+        if engine_model is not None:
+            engine_model.load_weights(weights)
+        else:
             self.llm.collective_rpc(lambda w: w.model_runner.model.load_weights(weights))
         reset = getattr(self.llm, "reset_prefix_cache", None)
         if reset is not None:
-            reset()  # cached prefixes were computed with the old weights
+            reset()
+
+
+def _in_process_model(llm: Any) -> Any:
+    """The engine's torch model when it runs in this process (V1 without multiprocessing:
+    driver_worker.worker.model_runner.model; older engines: driver_worker.model_runner.model)."""
+    executor = getattr(getattr(llm, "llm_engine", None), "model_executor", None)
+    worker = getattr(executor, "driver_worker", None)
+    for holder in (getattr(worker, "worker", None), worker):
+        model = getattr(getattr(holder, "model_runner", None), "model", None)
+        if model is not None:
+            return model
+    return None

@@ -22,12 +22,11 @@ One step:
 With epochs = updates_per_epoch = 1 the update is on-policy: old log-probs equal the current ones,
 so `old_logp = logp.detach()` is exact and saves a forward pass.
 
-Distributed (`accelerate launch --num_processes N -m rewardkit train ...`): groups stay whole
-inside one process. Each rank samples and scores its share of the prompts, advantages are computed
-over the gathered batch (so batch-whitening estimators see all of it), gradients are summed across
-ranks after each rank's accumulation (each minibatch loss is normalised by the counts of the whole
-batch on all ranks), and every rank takes the same optimizer step. Metrics and reward state use
-the gathered groups.
+Distributed (`accelerate launch --num_processes N -m rewardkit train ...`): groups stay whole in
+one process; each rank samples and scores its share of the prompts; advantages are computed over
+the gathered batch; the training forward runs through accelerate's DDP wrapper, which sums the
+gradients (each minibatch loss normalised by whole-batch counts) in an optimizer step's last
+backward; every rank takes the same step. Metrics and rewards see groups without token arrays.
 """
 
 from __future__ import annotations
@@ -35,7 +34,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,7 +46,14 @@ from rewardkit.config import TrainConfig
 from rewardkit.sampling.base import Sampler, SamplingParams
 from rewardkit.train import filters
 from rewardkit.train.data import seed_for
-from rewardkit.train.metrics import accuracies, rollout_metrics, sample_rows
+from rewardkit.train.metrics import (
+    StepStats,
+    accuracies,
+    rollout_metrics,
+    sample_rows,
+    slim_group,
+    warn_if_unhealthy,
+)
 from rewardkit.train.policy import (
     Row,
     collate,
@@ -58,7 +63,7 @@ from rewardkit.train.policy import (
 )
 from rewardkit.train.run import Run, TrainingError
 from rewardkit.types import Completion, Group
-from rewardkit.verify import failed_fraction, status_fractions, verify_groups
+from rewardkit.verify import status_fractions, verify_groups
 
 MAX_NONFINITE_IN_A_ROW = 3
 """consecutive optimizer steps with a NaN/inf loss or gradient before training stops"""
@@ -93,8 +98,10 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False,
             t1 = time.perf_counter()
             rows_local = prepare_rows(run, kept, step)                  # 4
             update = policy_update(run, rows_local, step)               # 5
+            run.sync_sampler()  # a vLLM engine samples the next step with the new weights
             t2 = time.perf_counter()
-            everything = run.gather(list(zip(seen.groups, seen.scores, seen.prompts)))
+            slim = [slim_group(g) for g in seen.groups]  # no per-token arrays between ranks
+            everything = run.gather(list(zip(slim, seen.scores, seen.prompts)))
             groups, scores, prompts = ([list(x) for x in zip(*everything)] if everything
                                        else ([], [], []))
             run.scorer.end_step(groups, step=step - 1)                  # 6 (0-based step)
@@ -295,17 +302,21 @@ def policy_update(run: Run, rows: list[Row], step: int) -> dict[str, float]:
             norms = global_counts(run, part_rows, n_groups=len(part))
             if norms["n_rows"] == 0:  # more optimizer steps than groups: nothing in this one
                 continue
-            finite = True
-            for i in range(0, len(part_rows), cfg.optim.minibatch_size):
-                mb = collate(part_rows[i: i + cfg.optim.minibatch_size],
-                             pad_id=run.tokenizer.pad_token_id, device=run.device)
-                loss, mb_stats = minibatch_loss(run, mb, norms)
-                loss_sum += float(loss.detach())  # NaN shows here
-                if not torch.isfinite(loss):
-                    finite = False
-                    continue
-                loss.backward()
-                stats.add(mb_stats, weight=float(mb.mask.sum()))
+            finite, starts = True, range(0, len(part_rows), cfg.optim.minibatch_size)
+            for i in starts:
+                last = i == starts[-1]
+                with run.minibatch_context(last):  # DDP reduces gradients in the last backward
+                    mb = collate(part_rows[i: i + cfg.optim.minibatch_size],
+                                 pad_id=run.tokenizer.pad_token_id, device=run.device)
+                    loss, mb_stats = minibatch_loss(run, mb, norms)
+                    loss_sum += float(loss.detach())  # NaN shows here
+                    finite = finite and bool(torch.isfinite(loss))
+                    if torch.isfinite(loss):
+                        stats.add(mb_stats, weight=float(mb.mask.sum()))
+                    if torch.isfinite(loss) or (last and run.ddp is not None):
+                        loss.backward()  # (a non-finite step is skipped: its gradients unused)
+            if not starts:
+                run.sync_gradients_without_rows()
             grad_norm_sum += optimizer_step(run, finite)
             n_updates += 1
     return ({"loss": run.sum(loss_sum) / n_updates, "grad_norm": grad_norm_sum / n_updates}
@@ -324,42 +335,6 @@ def global_counts(run: Run, rows: list[Row], *, n_groups: int) -> dict[str, floa
     }
 
 
-class StepStats:
-    """Loss statistics over one step's minibatches, updates and ranks: `*_min` keys are a true
-    minimum, `*_max` keys a true maximum, every other key a mean weighted by the tokens on the
-    mask. NaN values (nothing on a minibatch's mask) are left out, not counted as 0."""
-
-    def __init__(self) -> None:
-        self.sums: dict[str, float] = defaultdict(float)
-        self.weights: dict[str, float] = defaultdict(float)
-        self.extremes: dict[str, float] = {}
-
-    def add(self, values: dict[str, float], *, weight: float) -> None:
-        for k, v in values.items():
-            if not math.isfinite(v):
-                continue
-            if k.endswith("_min") or k.endswith("_max"):
-                pick = min if k.endswith("_min") else max
-                self.extremes[k] = pick(self.extremes.get(k, v), v)
-            elif weight > 0:
-                self.sums[k] += v * weight
-                self.weights[k] += weight
-
-    def reduce(self, run: Run) -> dict[str, float]:
-        keys = sorted(set().union(*run.gather([sorted(set(self.sums) | set(self.extremes))])))
-        out = {}
-        for k in keys:
-            if k.endswith("_min") or k.endswith("_max"):
-                found = [v for v in run.gather([self.extremes.get(k, math.nan)])
-                         if math.isfinite(v)]
-                pick = min if k.endswith("_min") else max
-                out[k] = pick(found) if found else math.nan
-            else:
-                w = run.sum(self.weights.get(k, 0.0))
-                out[k] = run.sum(self.sums.get(k, 0.0)) / w if w > 0 else math.nan
-        return out
-
-
 def minibatch_loss(run: Run, mb: Any, norms: dict[str, float]
                    ) -> tuple[torch.Tensor, dict[str, float]]:
     """One minibatch's part of the batch loss (normalised by the batch's `norms`), and its
@@ -367,7 +342,7 @@ def minibatch_loss(run: Run, mb: Any, norms: dict[str, float]
     cfg = run.cfg
     logp, entropy = token_logprobs(run.model, mb, temperature=cfg.sampling.temperature,
                                    entropy="grad" if cfg.loss.entropy_coef > 0 else True,
-                                   autocast=run.autocast)
+                                   autocast=run.autocast, forward=run.ddp)
     old_logp = mb.old_logp if run.off_policy else logp.detach()  # on-policy: exact, no extra pass
     adv = mb.advantages[:, None].expand_as(logp)  # (B, T): a sequence's advantage on its tokens
     extra = {"rewards": mb.rewards, "group_ids": mb.group_ids,
@@ -391,8 +366,8 @@ def minibatch_loss(run: Run, mb: Any, norms: dict[str, float]
 
 
 def optimizer_step(run: Run, finite: bool) -> float:
-    """Sum gradients across ranks, clip, step; skip (and count) a non-finite step."""
-    run.all_reduce_grads()
+    """Clip and step (gradients already summed over ranks); skip (and count) a non-finite
+    step."""
     grad_norm = float(torch.nn.utils.clip_grad_norm_(run.params, run.cfg.optim.max_grad_norm))
     finite = run.sum(float(not finite)) == 0 and math.isfinite(grad_norm)
     if finite:
@@ -425,20 +400,3 @@ def evaluate(run: Run, step: int) -> dict[str, float]:
     scores = accuracies([c for g in groups for c in g.correct])
     return {**{f"eval/{k}": v for k, v in scores.items()},
             "eval/length_mean": float(np.mean([n for g in groups for n in g.lengths]))}
-
-
-def warn_if_unhealthy(run: Run, step: int, row: dict[str, Any]) -> None:
-    failed = failed_fraction({k: v for k, v in row.items() if k.startswith("verify/")})
-    if failed > run.cfg.verify.max_failed_frac:
-        shares = ", ".join(f"{k[7:-5]} {v:.1%}" for k, v in row.items()
-                           if k.startswith("verify/") and k != "verify/ok_frac" and v)
-        run.log.warn("verify", step, f"VERIFICATION FAILING: {failed:.1%} of verdicts could not "
-                     f"be judged ({shares}; limit {run.cfg.verify.max_failed_frac:.1%})", every=1)
-    if row["groups/zero_variance_frac"] > 0.5:
-        hint = "" if run.cfg.filters.dynamic_sampling else "filters.dynamic_sampling, "
-        run.log.warn("zero_var", step, f"{row['groups/zero_variance_frac']:.0%} of groups have "
-                     f"equal rewards (no signal); try {hint}larger groups or a denser reward")
-    if row["length/truncated_frac"] > 0.5:
-        run.log.warn("truncated", step, f"{row['length/truncated_frac']:.0%} of completions hit "
-                     "max_new_tokens; consider a larger budget or a length/truncation reward")
-

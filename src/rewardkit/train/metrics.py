@@ -4,9 +4,11 @@ samples/step-N.jsonl, a rich progress bar, and TensorBoard when it is installed.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
+from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,17 @@ from rewardkit.types import Group
 log = logging.getLogger("rewardkit.train")
 
 SAMPLES_PER_STEP = 4
+
+
+def slim_group(group: Group) -> Group:
+    """The group as metrics, samples and stateful rewards see it after a step: text, lengths,
+    finish reasons, verdicts and answers, without the per-token arrays (token ids, log-probs,
+    entropies), so ranks exchange kilobytes rather than every token of every completion. The
+    same in one process, so a stateful reward sees the same groups at any world size.
+    """
+    slim = tuple(dataclasses.replace(c, token_ids=None, logprobs=None, entropies=None,
+                                     unconditional_logprobs=None) for c in group.completions)
+    return dataclasses.replace(group, completions=slim)
 
 
 def _mean(values: Sequence[float] | np.ndarray) -> float:
@@ -167,3 +180,60 @@ class RunLog:
             self.progress.stop()
         if self.tb is not None:
             self.tb.close()
+
+
+class StepStats:
+    """Loss statistics over one step's minibatches, updates and ranks: `*_min` keys are a true
+    minimum, `*_max` keys a true maximum, every other key a mean weighted by the tokens on the
+    mask. NaN values (nothing on a minibatch's mask) are left out, not counted as 0."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, float] = defaultdict(float)
+        self.weights: dict[str, float] = defaultdict(float)
+        self.extremes: dict[str, float] = {}
+
+    def add(self, values: dict[str, float], *, weight: float) -> None:
+        for k, v in values.items():
+            if not math.isfinite(v):
+                continue
+            if k.endswith("_min") or k.endswith("_max"):
+                pick = min if k.endswith("_min") else max
+                self.extremes[k] = pick(self.extremes.get(k, v), v)
+            elif weight > 0:
+                self.sums[k] += v * weight
+                self.weights[k] += weight
+
+    def reduce(self, run: Any) -> dict[str, float]:
+        keys = sorted(set().union(*run.gather([sorted(set(self.sums) | set(self.extremes))])))
+        out = {}
+        for k in keys:
+            if k.endswith("_min") or k.endswith("_max"):
+                found = [v for v in run.gather([self.extremes.get(k, math.nan)])
+                         if math.isfinite(v)]
+                pick = min if k.endswith("_min") else max
+                out[k] = pick(found) if found else math.nan
+            else:
+                w = run.sum(self.weights.get(k, 0.0))
+                out[k] = run.sum(self.sums.get(k, 0.0)) / w if w > 0 else math.nan
+        return out
+
+
+def warn_if_unhealthy(run: Any, step: int, row: dict[str, Any]) -> None:
+    """Warn (through the run log) when verification fails for more than `verify.max_failed_frac`
+    of the verdicts (every step), or, at most every 20 steps per kind, when most groups carry no
+    signal or most completions hit the budget."""
+    from rewardkit.verify import failed_fraction
+
+    failed = failed_fraction({k: v for k, v in row.items() if k.startswith("verify/")})
+    if failed > run.cfg.verify.max_failed_frac:
+        shares = ", ".join(f"{k[7:-5]} {v:.1%}" for k, v in row.items()
+                           if k.startswith("verify/") and k != "verify/ok_frac" and v)
+        run.log.warn("verify", step, f"VERIFICATION FAILING: {failed:.1%} of verdicts could not "
+                     f"be judged ({shares}; limit {run.cfg.verify.max_failed_frac:.1%})", every=1)
+    if row["groups/zero_variance_frac"] > 0.5:
+        hint = "" if run.cfg.filters.dynamic_sampling else "filters.dynamic_sampling, "
+        run.log.warn("zero_var", step, f"{row['groups/zero_variance_frac']:.0%} of groups have "
+                     f"equal rewards (no signal); try {hint}larger groups or a denser reward")
+    if row["length/truncated_frac"] > 0.5:
+        run.log.warn("truncated", step, f"{row['length/truncated_frac']:.0%} of completions hit "
+                     "max_new_tokens; consider a larger budget or a length/truncation reward")

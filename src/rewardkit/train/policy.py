@@ -9,6 +9,8 @@ a (B, T) grid with T = the longest completion, so every loss works on completion
 from __future__ import annotations
 
 import contextlib
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,9 @@ import torch.nn.functional as F
 
 from rewardkit.errors import UserError
 from rewardkit.sampling._fast_decode import FastDecoder
+from rewardkit.train.logprobs import chunk_tokens_for, selective_logprobs
+
+log = logging.getLogger("rewardkit.train")
 
 
 def load_policy(path: str, *, device: torch.device, dtype: torch.dtype, lora_rank: int = 0,
@@ -96,6 +101,7 @@ class TokenBatch:
     group_ids: torch.Tensor  # (B,)
     old_logp: torch.Tensor | None  # (B, T)
     ref_logp: torch.Tensor | None  # (B, T)
+    real: torch.Tensor | None = None  # (B, T) bool: a completion token (whatever its weight)
 
 
 def collate(rows: list[Row], *, pad_id: int, device: torch.device) -> TokenBatch:
@@ -107,6 +113,7 @@ def collate(rows: list[Row], *, pad_id: int, device: torch.device) -> TokenBatch
     positions = torch.zeros((len(rows), T), dtype=torch.long)
     targets = torch.zeros((len(rows), T), dtype=torch.long)
     mask = torch.zeros((len(rows), T))
+    real = torch.zeros((len(rows), T), dtype=torch.bool)
     for i, (r, s) in enumerate(zip(rows, seqs)):
         n, p = len(r.completion_ids), len(r.prompt_ids)
         input_ids[i, : len(s)] = torch.tensor(s)
@@ -114,6 +121,7 @@ def collate(rows: list[Row], *, pad_id: int, device: torch.device) -> TokenBatch
         positions[i, :n] = torch.arange(p - 1, p - 1 + n)
         targets[i, :n] = torch.tensor(r.completion_ids, dtype=torch.long)
         mask[i, :n] = r.weight
+        real[i, :n] = True
 
     def stack(name: str) -> torch.Tensor | None:
         if getattr(rows[0], name) is None:
@@ -128,77 +136,169 @@ def collate(rows: list[Row], *, pad_id: int, device: torch.device) -> TokenBatch
         mask.to(device), torch.tensor([r.advantage for r in rows], device=device),
         torch.tensor([r.reward for r in rows], device=device),
         torch.tensor([r.group for r in rows], device=device),
-        stack("old_logp"), stack("ref_logp"),
+        stack("old_logp"), stack("ref_logp"), real.to(device),
     )
 
 
+VERIFIED_HEAD_MODEL_TYPES = frozenset({"llama", "qwen2", "qwen3", "mistral", "gemma", "phi3",
+                                       "olmo2"})
+"""model types whose logits are exactly lm_head(model.model(x)): checked by
+tests/train/test_model_families.py on tiny configs. Not here on purpose: Granite (divides logits
+by `logits_scaling`), Gemma 2/3 (soft-capping), Cohere (`logit_scale`); they run the model's own
+forward."""
+
+
 def _decoder_and_head(model: Any) -> tuple[Any, Any] | None:
-    """(decoder, lm_head) when logits are exactly head(decoder(x)), else None."""
+    """(decoder, lm_head) when the model type is verified to compute head(decoder(x)), else None
+    (an allow-list: an unknown family may scale or cap its logits after the head)."""
     base = model.get_base_model() if hasattr(model, "get_base_model") else model  # peft
+    if getattr(getattr(base, "config", None), "model_type", None) not in VERIFIED_HEAD_MODEL_TYPES:
+        return None
     decoder = getattr(base, "model", None)
     head = base.get_output_embeddings() if hasattr(base, "get_output_embeddings") else None
-    cfg = getattr(base, "config", None)
-    plain = (getattr(cfg, "final_logit_softcapping", None) is None
-             and getattr(cfg, "logit_scale", None) is None  # Gemma 2, Cohere scale logits
-             and type(base).__name__.endswith("ForCausalLM"))
-    return (decoder, head) if decoder is not None and head is not None and plain else None
+    return (decoder, head) if decoder is not None and head is not None else None
+
+
+FAST_PATHS_OFF = "rewardkit_fast_paths_off"
+"""attribute `check_fast_paths` sets on a model whose fast paths disagree with its forward"""
+
+
+def _fast_decoder(model: Any, autocast: torch.dtype | None) -> FastDecoder | None:
+    return None if getattr(model, FAST_PATHS_OFF, False) else FastDecoder.build(model, autocast)
+
+
+def _pick(x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    """x (B, S, X) at positions (B, T) -> (B, T, X)."""
+    return x.gather(1, positions[..., None].expand(-1, -1, x.shape[-1]))
+
+
+def completion_states(model: Any, batch: TokenBatch, autocast: torch.dtype | None = None
+                      ) -> tuple[torch.Tensor, Callable[[torch.Tensor], torch.Tensor]]:
+    """(states (B, T, X), head) with head(states) = the logits at the positions that predict
+    completion tokens. No (B, S, V) tensor where the model is decoder + head: X is the hidden
+    size and the head runs later, in chunks (`logprobs.selective_logprobs`).
+
+    Llama/Qwen2-shaped models run the hand-written causal pass (`FastDecoder.hidden`), which
+    picks the faster attention kernel per call; verified decoder + head families
+    (VERIFIED_HEAD_MODEL_TYPES) run their decoder; any other model runs its own forward, and
+    then the states are its logits and the head is the identity.
+    """
+    fast = _fast_decoder(model, autocast)
+    if fast is not None:
+        checkpointing = bool(getattr(model, "is_activation_checkpointing", False))
+        hidden = fast.hidden(batch.input_ids, checkpoint=checkpointing)  # (B, S, H)
+        return _pick(hidden, batch.positions), lambda h: F.linear(h.to(fast.cd), fast.lm_head)
+    device = batch.input_ids.device.type
+
+    def autocasting():
+        return torch.autocast(device, autocast or torch.float32, enabled=autocast is not None)
+
+    parts = _decoder_and_head(model) if not getattr(model, FAST_PATHS_OFF, False) else None
+    with autocasting():
+        if parts is None:
+            logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
+                           use_cache=False).logits  # (B, S, V)
+            return _pick(logits, batch.positions), lambda z: z
+        decoder, head_module = parts
+        hidden = decoder(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
+                         use_cache=False).last_hidden_state  # (B, S, H); no KV cache to build
+
+    def head(h: torch.Tensor) -> torch.Tensor:
+        with autocasting():
+            return head_module(h)
+
+    return _pick(hidden, batch.positions), head
 
 
 def completion_logits(model: Any, batch: TokenBatch,
                       autocast: torch.dtype | None = None) -> torch.Tensor:
-    """Logits at the positions that predict completion tokens, (B, T, V).
-
-    Llama/Qwen2-shaped models run the hand-written causal pass (`FastDecoder.hidden`), which
-    picks the faster attention kernel per call (plain matmuls for short bf16 sequences on a
-    CPU, SDPA otherwise); others run the model's own forward under autocast.
-    """
-    fast = FastDecoder.build(model, autocast)
-    if fast is not None:
-        hidden = fast.hidden(batch.input_ids)  # (B, S, H)
-        H = hidden.shape[-1]
-        picked = hidden.gather(1, batch.positions[..., None].expand(-1, -1, H))  # (B, T, H)
-        return F.linear(picked.to(fast.cd), fast.lm_head)
-    with torch.autocast(batch.input_ids.device.type, autocast or torch.float32,
-                        enabled=autocast is not None):
-        return _model_completion_logits(model, batch)
+    """Logits at the positions that predict completion tokens, (B, T, V): the whole tensor, for
+    checks and small models; training goes through `token_logprobs`, which never builds it."""
+    states, head = completion_states(model, batch, autocast)
+    return head(states)
 
 
-def _model_completion_logits(model: Any, batch: TokenBatch) -> torch.Tensor:
-    parts = _decoder_and_head(model)
-    if parts is not None:
-        decoder, head = parts
-        hidden = decoder(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
-                         use_cache=False).last_hidden_state  # (B, S, H); no KV cache to build
-        H = hidden.shape[-1]
-        return head(hidden.gather(1, batch.positions[..., None].expand(-1, -1, H)))
-    logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
-                   use_cache=False).logits
-    V = logits.shape[-1]
-    return logits.gather(1, batch.positions[..., None].expand(-1, -1, V))  # (B, T, V)
+class CompletionForward(torch.nn.Module):
+    """`completion_states` of the policy as a module's forward, so that the training forward can
+    run through a DDP wrapper (accelerate's `prepare_model`), whose forward arms the gradient
+    synchronisation of the following backward pass."""
+
+    def __init__(self, model: Any) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch: TokenBatch, autocast: torch.dtype | None = None):
+        return completion_states(self.model, batch, autocast)
 
 
 def token_logprobs(model: Any, batch: TokenBatch, *, temperature: float,
-                   entropy: bool | str = False, autocast: torch.dtype | None = None
+                   entropy: bool | str = False, autocast: torch.dtype | None = None,
+                   forward: Callable | None = None
                    ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """log pi(token) on the completion grid (B, T), and the policy entropy there if asked
     (`entropy="grad"` when it enters the loss; any other true value computes it without a graph).
+    Positions past a row's completion hold 0.
 
     Logits are divided by the sampling temperature, so the ratio compares the distribution the
-    completions were actually drawn from (as TRL and verl do). Where the model is a plain
-    decoder + output head, the head runs only on completion positions: no (B, S, V) tensor.
+    completions were actually drawn from (as TRL and verl do). Only the real completion tokens
+    go through the head, in chunks of about `logprobs.LOGITS_PER_CHUNK` logits
+    (`selective_logprobs`), so memory for the head does not grow with the sequence length.
     `autocast` (bf16) runs the model's matrix products in that dtype (mixed precision); the
-    log-softmax is always taken in fp32.
+    log-softmax is always taken in fp32. `forward` (a DDP-wrapped `CompletionForward` of
+    `model`) replaces the direct call in distributed training.
     """
-    picked = completion_logits(model, batch, autocast).float()  # (B, T, V)
-    if temperature > 0:
-        picked = picked / temperature
-    logp_all = F.log_softmax(picked, dim=-1)
-    logp = logp_all.gather(-1, batch.targets[..., None]).squeeze(-1)  # (B, T)
-    ent = None
-    if entropy:  # (B, T); without a gradient unless it is in the loss (it is only logged then)
-        with torch.set_grad_enabled(torch.is_grad_enabled() and entropy == "grad"):
-            ent = -(logp_all.exp() * logp_all).sum(-1)
-    return logp, ent
+    if forward is not None:
+        states, head = forward(batch, autocast)  # (B, T, X)
+    else:
+        states, head = completion_states(model, batch, autocast)
+    real = batch.real if batch.real is not None else torch.ones_like(batch.targets, dtype=bool)
+    vocab = model.config.get_text_config().vocab_size
+    logp, ent = selective_logprobs(states[real], batch.targets[real], head,
+                                   temperature=temperature, entropy=entropy,
+                                   chunk_tokens=chunk_tokens_for(vocab))  # (N,) each
+
+    def grid(values: torch.Tensor) -> torch.Tensor:  # (N,) -> (B, T), zeros off the tokens
+        return torch.zeros(real.shape, dtype=values.dtype, device=values.device
+                           ).masked_scatter(real, values)
+
+    return grid(logp), (grid(ent) if ent is not None else None)
+
+
+@torch.no_grad()
+def check_fast_paths(model: Any, *, device: torch.device, tokens: int = 12) -> bool:
+    """Compare the fast log-prob path with `model(...).logits` on one short batch at start-up;
+    on a mismatch (a family that changes its logits after the head) warn and switch the fast
+    paths off for this model, so log-probs come from its own forward. True when they agree.
+    """
+    vocab = model.config.get_text_config().vocab_size
+    ids = [(7 * i + 3) % vocab for i in range(tokens)]  # any tokens: only agreement matters
+    batch = collate([Row(ids[:4], ids[4:]), Row(ids[:2], ids[2:7])], pad_id=0, device=device)
+    fast = completion_logits(model, batch).float()
+    full = _pick(model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
+                       use_cache=False).logits.float(), batch.positions)
+    on = batch.real[..., None].expand_as(full)
+    scale = float(full[on].abs().max()) + 1e-6
+    if torch.allclose(fast[on], full[on], rtol=1e-3, atol=1e-3 * scale):
+        return True
+    log.warning("model %s: the fast log-prob path disagrees with the model's own logits "
+                "(max difference %.3g); using the model's forward for this run",
+                getattr(model.config, "model_type", "?"), float((fast - full)[on].abs().max()))
+    setattr(model, FAST_PATHS_OFF, True)
+    return False
+
+
+def enable_gradient_checkpointing(model: Any) -> None:
+    """Recompute each decoder layer in the backward pass instead of keeping its activations.
+
+    transformers checkpoints a layer only when the layer is in training mode; the policy stays in
+    eval mode (no dropout), so only the layer objects themselves are flagged as training, not
+    their submodules: dropout stays off. The hand-written pass reads
+    `model.is_activation_checkpointing` and checkpoints its layers the same way.
+    """
+    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    for module in model.modules():
+        if getattr(module, "gradient_checkpointing", False) is True:
+            module.training = True  # this module only: Module.train() would recurse
 
 
 def encode_prompt(tokenizer: Any, text: str) -> list[int]:

@@ -6,6 +6,7 @@ Kept apart from `loop.py` so that the loop reads as the algorithm.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 from functools import partial
@@ -19,7 +20,7 @@ import rewardkit.losses as losses
 from rewardkit.config import TrainConfig, dump_config, loss_kwargs
 from rewardkit.errors import UserError
 from rewardkit.fileio import atomic_write_text
-from rewardkit.precision import training_precision
+from rewardkit.precision import launcher_autocast, training_precision
 from rewardkit.registry import LOSSES, UnknownName
 from rewardkit.rewards.combine import RewardScorer, RewardSpec
 from rewardkit.sampling.base import Sampler
@@ -29,8 +30,11 @@ from rewardkit.train.data import ProblemStream, load_problems
 from rewardkit.train.filters import resolve_recompose
 from rewardkit.train.metrics import RunLog
 from rewardkit.train.policy import (
+    CompletionForward,
     Row,
+    check_fast_paths,
     collate,
+    enable_gradient_checkpointing,
     encode_prompt,
     load_policy,
     load_reference,
@@ -59,15 +63,25 @@ def lr_factor(i: int, *, warmup: int, total: int, schedule: str) -> float:
     return 1.0 - progress if schedule == "linear" else 1.0
 
 
-def make_sampler(model: Any, tokenizer: Any, *, chat_template: bool,
+def make_sampler(model: Any, tokenizer: Any, cfg: TrainConfig, *,
                  autocast: torch.dtype | None = None) -> Sampler:
+    """The sampler `cfg.sampling.backend` names, over the policy's weights and tokenizer."""
+    s = cfg.sampling
+    if s.backend == "vllm":
+        from rewardkit.sampling.vllm import VLLMSampler
+
+        try:
+            return VLLMSampler(cfg.model, tokenizer=tokenizer, chat_template=s.chat_template,
+                               gpu_memory_utilization=s.vllm_gpu_memory_utilization)
+        except ImportError as e:
+            raise UserError(f"sampling.backend: vllm: {e}") from None
     from rewardkit.sampling.hf import HFSampler
 
     # The sampler's fused decode step reads the base weights directly and would not see LoRA
     # adapters, so a peft-wrapped policy decodes through its own forward.
     lora = hasattr(model, "disable_adapter")
-    return HFSampler(model, tokenizer, chat_template=chat_template, fast_decode=not lora,
-                     autocast=autocast)
+    return HFSampler(model, tokenizer, chat_template=s.chat_template, fast_decode=not lora,
+                     autocast=autocast, max_batch_size=s.max_batch_size)
 
 
 class Run:
@@ -76,10 +90,14 @@ class Run:
     def __init__(self, cfg: TrainConfig, out: Path, *, resume: bool, sampler: Sampler | None,
                  progress: bool = True) -> None:
         from accelerate import Accelerator
+        from accelerate.utils import DistributedDataParallelKwargs
 
         if cfg.device == "cuda" and not torch.cuda.is_available():
             raise UserError("device: cuda was asked for but no CUDA device is available")
-        self.acc = Accelerator(cpu=cfg.device == "cpu")
+        # No buffer broadcast in DDP's forward: ranks run different numbers of forward passes
+        # (their shares of a step's groups differ), so a collective there would deadlock.
+        self.acc = Accelerator(cpu=cfg.device == "cpu", kwargs_handlers=[
+            DistributedDataParallelKwargs(broadcast_buffers=False)])
         self.rank, self.world = self.acc.process_index, self.acc.num_processes
         self.device = self.acc.device
         self.cfg, self.out = cfg, Path(out)
@@ -88,17 +106,23 @@ class Run:
 
         torch.manual_seed(cfg.seed)  # LoRA adapters are initialised from the global generator
         # fp32 weights unless asked otherwise; matrix products in bf16 (autocast) where native.
-        dtype, self.autocast = training_precision(cfg.dtype, cfg.autocast, self.device,
-                                                  lora_rank=cfg.lora_rank)
+        dtype, autocast = training_precision(cfg.dtype, cfg.autocast, self.device,
+                                             lora_rank=cfg.lora_rank)
+        # `accelerate launch --mixed_precision` is honoured (bf16) or refused (fp16, fp8).
+        self.autocast = launcher_autocast(self.acc.mixed_precision, autocast, dtype)
         self.model, self.tokenizer = load_policy(cfg.model, device=self.device, dtype=dtype,
                                                  lora_rank=cfg.lora_rank,
                                                  weights_from=found[1] if found else None)
+        check_fast_paths(self.model, device=self.device)  # else the model's own forward
+        if cfg.optim.gradient_checkpointing:
+            enable_gradient_checkpointing(self.model)
         # No reference model at all when there is no KL term.
         self.ref = (load_reference(cfg.model, self.model, device=self.device, dtype=dtype)
                     if cfg.loss.kl_coef > 0 else None)
-        self.sampler = sampler or make_sampler(self.model, self.tokenizer,
-                                               chat_template=cfg.sampling.chat_template,
+        self.sampler = sampler or make_sampler(self.model, self.tokenizer, cfg,
                                                autocast=self.autocast)
+        if found:  # a separate engine (vLLM) starts from `model`, not from the checkpoint
+            self.sync_sampler()
         # Training rows must start with the prompt ids the sampler fed the model.
         self.encode = getattr(self.sampler, "encode", None) or partial(encode_prompt,
                                                                        self.tokenizer)
@@ -123,6 +147,14 @@ class Run:
             lr_factor, warmup=cfg.optim.warmup_steps * per_step, total=cfg.steps * per_step,
             schedule=cfg.optim.schedule))
         self.off_policy = per_step > 1  # else old_logp == logp.detach() exactly
+        # Several processes: the training forward runs through accelerate's DDP wrapper, which
+        # sums (not averages: each minibatch loss is normalised by whole-batch counts) the
+        # gradients during the backward pass of an optimizer step's last minibatch.
+        self.ddp = None
+        if self.world > 1:
+            self.ddp = self.acc.prepare_model(CompletionForward(self.model))
+            self.ddp.register_comm_hook(None, _sum_gradients)
+            self.optimizer = self.acc.prepare_optimizer(self.optimizer)
         self.recompose = resolve_recompose(cfg.filters.recompose)
 
         self.loss_fn = LOSSES.get(cfg.loss.name)
@@ -185,6 +217,13 @@ class Run:
                              barrier=self.acc.wait_for_everyone)
 
     # -- model helpers ----------------------------------------------------------------------------
+    def sync_sampler(self) -> None:
+        """Copy the policy's weights into a sampler that holds its own (vLLM), after an update;
+        HFSampler decodes from the policy's live weights and has nothing to copy."""
+        load = getattr(self.sampler, "load_weights", None)
+        if load is not None:
+            load(self.model)
+
     @torch.no_grad()
     def fill_logprobs(self, rows: list[Row], attr: str, model: Any) -> None:
         """Set `row.<attr>` to the (T_i,) log-probs of its completion under `model` (no grad)."""
@@ -227,16 +266,25 @@ class Run:
         torch.distributed.all_reduce(t)
         return float(t.item())
 
-    def all_reduce_grads(self) -> None:
-        """Sum gradients over ranks (every minibatch loss was normalised by whole-batch counts)."""
-        if self.world == 1:
+    def minibatch_context(self, last: bool):
+        """Around one minibatch's forward and backward: with DDP, gradients accumulate locally
+        (`no_sync`) except in an optimizer step's last minibatch, whose backward reduces them."""
+        if self.ddp is None or last:
+            return contextlib.nullcontext()
+        return self.ddp.no_sync()
+
+    def sync_gradients_without_rows(self) -> None:
+        """A rank with no minibatch in an optimizer step still joins DDP's reduction of the
+        gradients: one synchronised backward pass of a zero loss on a padding row."""
+        if self.ddp is None:
             return
-        for p in self.params:
-            if p.grad is None:
-                p.grad = torch.zeros_like(p)
-        flat = torch.cat([p.grad.reshape(-1) for p in self.params])
-        torch.distributed.all_reduce(flat)
-        offset = 0
-        for p in self.params:
-            p.grad.copy_(flat[offset: offset + p.numel()].view_as(p))
-            offset += p.numel()
+        pad = self.tokenizer.pad_token_id
+        batch = collate([Row([pad], [pad], weight=0.0)], pad_id=pad, device=self.device)
+        logp, _ = _token_logprobs(self.model, batch, temperature=1.0, forward=self.ddp)
+        (logp.sum() * 0.0).backward()
+
+
+def _sum_gradients(state, bucket):  # no annotations: DDP checks them, and they are strings here
+    """DDP communication hook: sum a gradient bucket over ranks (DDP's default averages)."""
+    work = torch.distributed.all_reduce(bucket.buffer(), async_op=True)
+    return work.get_future().then(lambda fut: fut.value()[0])
