@@ -6,10 +6,10 @@
 
 - A registered task name whose task has `problems(split, n, seed)` (the synthetic `arith`) makes
   its own test problems.
-- `gsm8k` and `math` (alias `math500`) read the local copies in `shared/data/` beside the repo:
-  `gsm8k/test.jsonl` (`question`, `answer` ending in `#### N`) and `math500/test.jsonl`
-  (`problem`, `answer` in LaTeX), found in `shared/data` one to three folders above the working
-  directory or the source checkout; `$REWARDKIT_DATA_DIR` is searched first.
+- `gsm8k` and `math` (alias `math500`) read the copies shipped inside the package
+  (`rewardkit/data/`, MIT, licence files beside them): `gsm8k/test.jsonl` (1,319 problems;
+  `question`, `answer` ending in `#### N`) and `math500/test.jsonl` (500; `problem`, `answer` in
+  LaTeX); `$REWARDKIT_DATA_DIR/gsm8k/test.jsonl` etc. is read instead where it exists.
 - Any JSONL file, with `task` naming the verifier and optional prompt/answer keys. AIME 24/25 and
   AMC 23 are read this way (`--data aime24.jsonl --task math`).
 - A hub id (`owner/name`) through `datasets`, only where the machine can reach the hub.
@@ -32,7 +32,7 @@ from rewardkit.tasks import get_task
 from rewardkit.tasks.base import Task
 from rewardkit.types import Problem
 
-# Registered name (or alias) -> (task, path under the shared data folder)
+# Registered name (or alias) -> (task, path under a data folder: see data_dirs)
 LOCAL_DEFAULTS = {
     "gsm8k": ("gsm8k", "gsm8k/test.jsonl"),
     "math": ("math", "math500/test.jsonl"),
@@ -43,15 +43,18 @@ BRING_YOUR_OWN = ("aime24", "aime25", "amc23")
 DEFAULT_GENERATED = 200  # problems a generating task makes when --limit is not given
 
 
+PACKAGED_DATA = Path(__file__).resolve().parents[1] / "data"
+"""GSM8K test and MATH-500, shipped inside the package (MIT; LICENSE files beside them)."""
+
+
 def data_dirs() -> list[Path]:
-    """Folders searched for the local copies, first match wins."""
+    """Folders searched for a named benchmark, first match wins: `$REWARDKIT_DATA_DIR` (a
+    replacement copy), then the copies shipped in the package."""
     dirs = []
     if os.environ.get("REWARDKIT_DATA_DIR"):
         dirs.append(Path(os.environ["REWARDKIT_DATA_DIR"]))
-    # shared/data beside the repo (run from its root, or a source checkout), up to 3 levels up
-    for start in (Path.cwd(), Path(__file__).resolve().parents[3]):
-        dirs += [up / "shared" / "data" for up in [start, *start.parents][1:4]]
-    return list(dict.fromkeys(dirs))
+    dirs.append(PACKAGED_DATA)
+    return dirs
 
 
 def make_task(name: str, *, prompt_key: str | None = None, answer_key: str | None = None) -> Task:
