@@ -127,7 +127,11 @@ class TrainConfig:
     model: str = ""
     """a local model directory (HF format) or hub id"""
     task: str = "math"
-    """registered task: arith, gsm8k, math, or a dotted path"""
+    """registered task: arith, gsm8k, math, a dotted path, or reasoning_gym:NAME (a mix:
+    reasoning_gym:NAME=WEIGHT,NAME=WEIGHT; needs the extra rewardkit[tasks])"""
+    task_params: dict[str, Any] = field(default_factory=dict)
+    """the task's settings: for reasoning_gym:NAME, the generator's config (e.g. {min_terms: 2})
+    plus `size` (train problems, default 10000); for a mix, one mapping per generator name"""
     data: str | None = None
     """optional local data file (JSONL) for the task"""
     seed: int = 0
@@ -364,7 +368,15 @@ def validate_train_config(cfg: TrainConfig) -> None:
     from rewardkit.registry import ADVANTAGES, LOSSES, UnknownName
     from rewardkit.rewards.combine import RewardSpec, bind_reward
 
-    # The task name is checked when training starts, not here: configs may name a planned task.
+    # A registered task's name is checked when training starts, not here: configs may name a
+    # planned task. A reasoning-gym task and its generator config are checked now (cheap).
+    from rewardkit.tasks import get_task, is_reasoning_gym
+
+    if is_reasoning_gym(cfg.task):
+        try:
+            get_task(cfg.task, cfg.task_params)
+        except UserError as e:
+            raise ConfigError("task_params" if cfg.task_params else "task", e.message) from None
     if not cfg.rewards:
         raise ConfigError("rewards", "at least one reward is needed")
     for i, r in enumerate(cfg.rewards):

@@ -5,7 +5,7 @@
     task, problems, label = load_eval_data("qa.jsonl", task="gsm8k", prompt_key="q", answer_key="a")
 
 - A registered task name whose task has `problems(split, n, seed)` (the synthetic `arith`) makes
-  its own test problems.
+  its own test problems; so does `reasoning_gym:NAME` (reasoning-gym's generator, test split).
 - `gsm8k` and `math` (alias `math500`) read the copies shipped inside the package
   (`rewardkit/data/`, MIT, licence files beside them): `gsm8k/test.jsonl` (1,319 problems;
   `question`, `answer` ending in `#### N`) and `math500/test.jsonl` (500; `problem`, `answer` in
@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 
 from rewardkit.errors import UserError
 from rewardkit.registry import TASKS, UnknownName
-from rewardkit.tasks import get_task
+from rewardkit.tasks import get_task, is_reasoning_gym
 from rewardkit.tasks.base import Task
 from rewardkit.types import Problem
 
@@ -108,6 +108,11 @@ def load_eval_data(
         return t, load_jsonl(t, path, limit=limit), str(path)
 
     name = data.lower()
+    if is_reasoning_gym(name):
+        if task is not None:
+            raise UserError(f"--data {data} is judged by reasoning-gym's own scorer: drop --task")
+        t = get_task(data)
+        return t, list(t.problems("test", limit or DEFAULT_GENERATED, seed)), data
     if name in BRING_YOUR_OWN:
         raise UserError(f"{data} is not shipped: pass its JSONL with the MATH schema "
                         f"(problem, answer): --data {name}.jsonl --task math")

@@ -9,6 +9,7 @@ from rewardkit.rewards import (  # noqa: F401  (registration)
     length,
     logprob,
     repetition,
+    task_score,
     toolrl,
 )
 from rewardkit.rewards.base import RewardContext, stateful

@@ -129,6 +129,11 @@ class Task:
         """The final answer of a reply: the last \\boxed{} after </think>, else None."""
         return last_boxed(answer_region(text))
 
+    def gold_answer(self, problem: Problem) -> str | None:
+        """What verification compares replies with (and caches verdicts under): the gold answer,
+        or, for tasks whose checker needs more of the problem, a string holding all it needs."""
+        return problem.answer
+
     def parse_gold(self, answer: str | None) -> Any:
         """Parse the gold once per group; None means it cannot be parsed."""
         return answer

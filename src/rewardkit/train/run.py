@@ -104,7 +104,7 @@ class Run:
         self.encode = getattr(self.sampler, "encode", None) or partial(encode_prompt,
                                                                        self.tokenizer)
         try:
-            self.task = get_task(cfg.task)
+            self.task = get_task(cfg.task, cfg.task_params)
         except UnknownName as e:
             raise UserError(f"task: {e}") from None
         self.scorer = RewardScorer([RewardSpec(r.name, r.weight, r.params) for r in cfg.rewards])

@@ -84,7 +84,7 @@ def verify_groups(task: str | Task, groups: Sequence[Group], *,
     answers: list[list[str | None]] = []
     waiting: dict[tuple[str, str, str], list[Slot]] = {}
     for g, group in enumerate(groups):
-        gold_answer = group.problem.answer
+        gold_answer = task.gold_answer(group.problem)
         gold = None if gold_answer is None else _safely(task.parse_gold, gold_answer)
         row_verdicts: list[Verdict | None] = []
         row_answers: list[str | None] = []
@@ -110,8 +110,14 @@ def verify_groups(task: str | Task, groups: Sequence[Group], *,
             CACHE.put(key, verdict)
         for g, c in waiting[key]:
             verdicts[g][c] = verdict
-    return [group.with_verdicts([v[0] for v in vs], [v[1] for v in vs], ans)
+    return [group.with_verdicts([v[0] for v in vs], [v[1] for v in vs], ans, _scores(vs))
             for group, vs, ans in zip(groups, verdicts, answers)]
+
+
+def _scores(verdicts: Sequence[tuple]) -> tuple[float | None, ...]:
+    """Graded scores where the task's verdicts carry one (`(correct, status, score)`), else ()."""
+    scores = tuple(v[2] if len(v) > 2 else None for v in verdicts)
+    return scores if any(s is not None for s in scores) else ()
 
 
 async def averify_groups(task: str | Task, groups: Sequence[Group], *,
