@@ -93,7 +93,9 @@ def test_mix_draws_by_weight_and_keeps_generator_and_difficulty():
     problems = list(task.problems("train", 400, 0))
     share = sum(p.meta["generator"] == "chain_sum" for p in problems) / len(problems)
     assert 0.65 < share < 0.85  # 3/(3+1) = 0.75, +-4 standard errors (sqrt(.75*.25/400)=0.022)
-    assert problems[0].meta["difficulty"] is not None
+    chain = next(p for p in problems if p.meta["generator"] == "chain_sum")
+    entry = json.loads(chain.meta["entry"])["entry"]["metadata"]
+    assert chain.meta["difficulty"] == f"num_digits={entry['num_digits']} num_terms={entry['num_terms']}"
 
 
 @pytest.mark.parametrize("spec, params, message", [

@@ -19,10 +19,11 @@ Verdicts: the answer is the last `\\boxed{}` after `</think>`, else the last `<a
 (reasoning-gym's own tag), else None; reasoning-gym's `score_answer(answer, entry)` then runs in
 the verification pool (rewardkit.verify: deadline, statuses; a scorer that raises gives status
 "error"). Its float score (in [0, 1], partial credit included) is `Group.scores` and the reward
-`task_score`; the verdict is `score >= 1` (reasoning-gym's full credit). Generators whose entries
-have no single gold answer (`answer` is None: boxnet, graph_color, propositional_logic,
-rubiks_cube, rush_hour in reasoning-gym 0.1.25) are judged the same way: their `score_answer`
-checks the reply's validity itself.
+`task_score`; the verdict is `score >= 1` (reasoning-gym's full credit). `meta["difficulty"]` is
+the entry's values of the settings its generator grades difficulty by, e.g. "num_terms=4".
+Generators whose entries have no single gold answer (`answer` is None: boxnet, graph_color,
+propositional_logic, rubiks_cube, rush_hour in reasoning-gym 0.1.25) are judged the same way:
+their `score_answer` checks the reply's validity itself.
 """
 
 from __future__ import annotations
@@ -104,6 +105,23 @@ def _scorer(name: str, config: Mapping[str, Any]) -> Any:
     return _SCORERS[key]
 
 
+def difficulty_label(metadata: Mapping[str, Any]) -> str | None:
+    """The entry's own values of the settings its generator grades difficulty by (the keys of
+    `metadata["difficulty"]`, whose values are the config's ranges), as one label; None where the
+    generator exposes none.
+
+    >>> difficulty_label({"num_terms": 4, "num_digits": 1,
+    ...                   "difficulty": {"num_terms": (2, 6), "num_digits": (1, 4)}})
+    'num_digits=1 num_terms=4'
+    """
+    ranges = metadata.get("difficulty")
+    if not isinstance(ranges, Mapping):
+        return None
+    values = {k: metadata[k] for k in sorted(ranges)
+              if isinstance(metadata.get(k), (int, float, str))}
+    return " ".join(f"{k}={v}" for k, v in values.items()) or None
+
+
 class ReasoningGymTask(Task):
     """A reasoning-gym generator (or a weighted mix) as a rewardkit task; see the module doc."""
 
@@ -182,7 +200,7 @@ class ReasoningGymTask(Task):
             yield Problem(
                 id=f"{split}-{i}", prompt=entry["question"],
                 answer=None if answer is None else str(answer), task=self.name,
-                meta={"generator": name, "difficulty": metadata.get("difficulty"),
+                meta={"generator": name, "difficulty": difficulty_label(metadata),
                       "entry": json.dumps({"dataset": name, "entry": entry})})
 
     # -- verdicts -----------------------------------------------------------------------------
