@@ -135,3 +135,14 @@ def test_eval_data_makes_test_problems():
     task, problems, label = load_eval_data("reasoning_gym:chain_sum", limit=5, seed=1)
     assert (label, len(problems)) == ("reasoning_gym:chain_sum", 5)
     assert all(p.id.startswith("test-") for p in problems)
+
+
+def test_problem_without_entry_is_scored_from_its_answer():
+    """A rollouts row for `rewardkit score` has prompt and answer only: the generator's scorer
+    still judges it (basic_arithmetic's needs no metadata)."""
+    from rewardkit.types import Problem
+
+    task = get_task("reasoning_gym:basic_arithmetic")
+    p = Problem("q1", "Calculate 2 + 3.", "5", task.name)
+    [g] = verify_groups(task, [_group(p, ["<answer>5</answer>", "<answer>6</answer>"])])
+    assert (g.correct, g.status) == ((True, False), ("ok", "ok"))

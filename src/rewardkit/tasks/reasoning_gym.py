@@ -205,8 +205,16 @@ class ReasoningGymTask(Task):
 
     # -- verdicts -----------------------------------------------------------------------------
     def gold_answer(self, problem: Problem) -> str | None:
-        """The whole entry (question, answer, metadata): reasoning-gym's scorers read all of it."""
-        return problem.meta.get("entry") if problem.meta else None
+        """The whole entry (question, answer, metadata): reasoning-gym's scorers read all of it.
+        A problem from elsewhere (a rollouts file for `rewardkit score`) without `meta.entry` but
+        with an answer, for a single generator, is scored as the entry {question, answer} with no
+        metadata (a scorer that needs metadata then raises: status "error")."""
+        if problem.meta and problem.meta.get("entry"):
+            return problem.meta["entry"]
+        if problem.answer is None or len(self.weights) != 1:
+            return None
+        entry = {"question": problem.prompt, "answer": problem.answer, "metadata": {}}
+        return json.dumps({"dataset": next(iter(self.weights)), "entry": entry})
 
     def extract_answer(self, text: str) -> str | None:
         region = answer_region(text)
