@@ -12,6 +12,7 @@ from rewardkit.errors import UserError
 from rewardkit.eval import data as eval_data
 from rewardkit.eval.data import load_eval_data
 from rewardkit.registry import TASKS
+from rewardkit.tasks import sources
 from rewardkit.tasks.base import Task
 from rewardkit.types import Problem
 
@@ -93,11 +94,15 @@ def test_names_we_do_not_ship_explain_how_to_bring_them():
 def test_hub_id_without_hub_access_fails_fast(monkeypatch):
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.delenv("HF_DATASETS_OFFLINE", raising=False)
-    monkeypatch.setattr(eval_data, "hub_reachable", lambda timeout=3.0: False)
+    monkeypatch.setattr(sources, "hub_reachable", lambda timeout=3.0: False)
     # `datasets` is an optional extra: stand in for it so this test checks the hub path only.
-    monkeypatch.setitem(sys.modules, "datasets", types.ModuleType("datasets"))
-    with pytest.raises(UserError, match="cannot be reached"):
+    fake = types.ModuleType("datasets")
+    fake.config = types.SimpleNamespace(HF_DATASETS_CACHE="/cache/here")
+    monkeypatch.setitem(sys.modules, "datasets", fake)
+    with pytest.raises(UserError, match="cannot be reached") as e:
         load_eval_data("openai/gsm8k", task="gsm8k")
+    # names the cache and the offline alternatives
+    assert "/cache/here" in str(e.value) and "save_to_disk" in str(e.value)
     with pytest.raises(UserError, match="--task"):
         load_eval_data("openai/gsm8k")
 

@@ -105,7 +105,7 @@ def test_mix_draws_by_weight_and_keeps_generator_and_difficulty():
     ("reasoning_gym:chain_sum", {"seed": 3}, "'seed' comes from the run's seed"),
     ("reasoning_gym:chain_sum=0", None, "positive weight"),
     ("reasoning_gym:chain_sum,leg_counting", {"max_terms": 3}, "task_params.max_terms"),
-    ("arith", {"x": 1}, "takes none"),
+    ("arith", {"x": 1}, "task 'arith' takes prompt_key, answer_key, instruction"),
 ])
 def test_mistakes_are_user_errors(spec, params, message):
     with pytest.raises(UserError, match=None) as e:

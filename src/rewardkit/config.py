@@ -32,7 +32,9 @@ class SamplingConfig:
     temperature: float = 1.0
     top_p: float = 1.0
     chat_template: bool = False
-    """wrap each prompt as a user message in the tokenizer's chat template (instruct models)"""
+    """render each prompt's chat form (task_params.system_prompt, then the question as a user
+    message) through the tokenizer's chat template (instruct models); plain text where the
+    tokenizer has no template"""
 
 
 @dataclass
@@ -130,8 +132,10 @@ class TrainConfig:
     """registered task: arith, gsm8k, math, a dotted path, or reasoning_gym:NAME (a mix:
     reasoning_gym:NAME=WEIGHT,NAME=WEIGHT; needs the extra rewardkit[tasks])"""
     task_params: dict[str, Any] = field(default_factory=dict)
-    """the task's settings: for reasoning_gym:NAME, the generator's config (e.g. {min_terms: 2})
-    plus `size` (train problems, default 10000); for a mix, one mapping per generator name"""
+    """the task's settings. Every task: prompt_key, answer_key (data column names), instruction
+    (appended to each question; "" = none), system_prompt (chat form; see sampling.chat_template).
+    reasoning_gym:NAME also takes the generator's config (e.g. {min_terms: 2}) and `size` (train
+    problems, default 10000); a mix takes one config mapping per generator name"""
     data: str | None = None
     """optional local data file (JSONL) for the task"""
     seed: int = 0

@@ -49,6 +49,7 @@ from typing import Any, Literal
 import torch
 from transformers.cache_utils import Cache, DynamicCache, DynamicLayer
 
+from rewardkit.prompts import chat_messages, has_chat_template
 from rewardkit.sampling._fast_decode import FastDecoder
 from rewardkit.sampling.base import SamplingParams
 from rewardkit.types import Completion
@@ -226,9 +227,11 @@ class _Rows:
 class HFSampler:
     """Sampler protocol over a transformers causal LM + tokenizer (see the module docstring).
 
-    `chat_template=True` wraps each prompt as one user message and applies the tokenizer's chat
-    template with the generation prompt. `stop` strings end a completion like EOS does (checked
-    on the decoded tail of each unfinished row every step; costs a few decodes per step).
+    `chat_template=True` applies the tokenizer's chat template, with the generation prompt, to
+    each prompt's messages (`rewardkit.prompts`: a task's system prompt and question, or the text
+    as one user message); a tokenizer without a template gets the plain text. `stop` strings end
+    a completion like EOS does (checked on the decoded tail of each unfinished row every step;
+    costs a few decodes per step).
     `max_batch_size` caps rows decoded together (default: all `len(prompts) * n` at once).
     `eos_token_ids` defaults to the model's generation config EOS ids plus the tokenizer's.
     `autocast` (e.g. torch.bfloat16) runs the forward passes' matrix products in that dtype.
@@ -293,9 +296,9 @@ class HFSampler:
 
     def encode(self, prompt: str) -> list[int]:
         """Prompt token ids as the model sees them (chat template applied when enabled)."""
-        if self.chat_template:
+        if self.chat_template and has_chat_template(self.tokenizer):
             ids = self.tokenizer.apply_chat_template(
-                [{"role": "user", "content": prompt}], add_generation_prompt=True, tokenize=True
+                chat_messages(prompt), add_generation_prompt=True, tokenize=True
             )
             if isinstance(ids, dict) or hasattr(ids, "input_ids"):
                 ids = ids["input_ids"]

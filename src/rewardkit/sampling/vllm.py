@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
+from rewardkit.prompts import render
 from rewardkit.sampling.base import SamplingParams
 from rewardkit.types import Completion
 
@@ -111,11 +112,7 @@ class VLLMSampler:
         self.eos_token_ids = () if eos is None else (int(eos),)
 
     def _prompt_text(self, prompt: str) -> str:
-        if not self.chat_template:
-            return prompt
-        return self.tokenizer.apply_chat_template(
-            [{"role": "user", "content": prompt}], add_generation_prompt=True, tokenize=False
-        )
+        return render(self.tokenizer, prompt, chat_template=self.chat_template)
 
     def sample(self, prompts: Sequence[str], params: SamplingParams) -> list[list[Completion]]:
         """params.n completions for each prompt, in prompt order."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,10 +19,13 @@ def get_task(name: str, params: Mapping[str, Any] | None = None) -> Task:
     (the config's `task_params`)."""
     if is_reasoning_gym(name):
         return ReasoningGymTask(name, params)
-    task = TASKS.get(name)()
-    if params:
-        raise UserError(f"task_params: task {name!r} takes none (got {', '.join(params)})")
-    return task
+    cls = TASKS.get(name)
+    try:
+        return cls(**dict(params or {}))
+    except TypeError as e:
+        accepted = [p for p in inspect.signature(cls).parameters if p not in ("args", "kwargs")]
+        raise UserError(f"task_params: task {name!r} takes {', '.join(accepted) or 'none'} "
+                        f"({e})") from None
 
 
 __all__ = ["ReasoningGymTask", "Task", "get_task", "is_reasoning_gym"]

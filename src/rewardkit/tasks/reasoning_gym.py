@@ -128,10 +128,12 @@ class ReasoningGymTask(Task):
     prompt_key = "question"
 
     def __init__(self, spec: str, params: Mapping[str, Any] | None = None) -> None:
+        params = dict(params or {})
+        super().__init__(instruction=params.pop("instruction", None),
+                         system_prompt=params.pop("system_prompt", None))
         rg = _reasoning_gym()
         self.name = spec
         self.weights = parse_mix(spec)
-        params = dict(params or {})
         self.train_size = int(params.pop("size", DEFAULT_TRAIN_SIZE))
         if self.train_size < 1:
             raise UserError(f"task_params.size must be at least 1, got {self.train_size}")
