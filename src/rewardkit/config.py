@@ -137,7 +137,8 @@ class TrainConfig:
     reasoning_gym:NAME also takes the generator's config (e.g. {min_terms: 2}) and `size` (train
     problems, default 10000); a mix takes one config mapping per generator name"""
     data: str | None = None
-    """optional local data file (JSONL) for the task"""
+    """the task's training data: a JSONL, Parquet or CSV file, a datasets.save_to_disk folder
+    (its train split) or a hub id; none for generating tasks (arith, reasoning_gym:*)"""
     seed: int = 0
     steps: int = 100
     prompts_per_step: int = 8

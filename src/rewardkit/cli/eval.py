@@ -21,11 +21,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="evaluate a model: accuracy, pass@k, tokens, budgets",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True, help="model folder (Hugging Face format)")
-    p.add_argument("--data", required=True, help="task name (gsm8k, math, arith), JSONL file, "
-                   "or hub id")
+    p.add_argument("--data", required=True, help="gsm8k, math500, arith, reasoning_gym:NAME, "
+                   "a JSONL/Parquet/CSV file, a datasets.save_to_disk folder, or a hub id")
     p.add_argument("--task", help="verifier for a JSONL file or hub id (gsm8k, math, ...)")
-    p.add_argument("--prompt-key", help="JSONL field holding the question (default: the task's)")
-    p.add_argument("--answer-key", help="JSONL field holding the gold answer (default: the task's)")
+    p.add_argument("--prompt-key", help="column holding the question (default: the task's)")
+    p.add_argument("--answer-key", help="column holding the gold answer (default: the task's)")
     p.add_argument("--limit", type=int, help="first N problems only")
     p.add_argument("--n", type=int, default=1, help="samples per problem (default 1)")
     p.add_argument("--max-new-tokens", type=int, default=512)
