@@ -26,6 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--task", help="verifier for a JSONL file or hub id (gsm8k, math, ...)")
     p.add_argument("--prompt-key", help="column holding the question (default: the task's)")
     p.add_argument("--answer-key", help="column holding the gold answer (default: the task's)")
+    p.add_argument("--task-params", metavar="MAPPING", help="the task's settings as in a "
+                   "config's task_params, e.g. '{min_terms: 2, instruction: \"\"}'")
     p.add_argument("--limit", type=int, help="first N problems only")
     p.add_argument("--n", type=int, default=1, help="samples per problem (default 1)")
     p.add_argument("--max-new-tokens", type=int, default=512)
@@ -66,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
     budgets = _budgets(args.budgets) if args.budgets else None
     task, problems, label = load_eval_data(args.data, task=args.task, limit=args.limit,
                                            prompt_key=args.prompt_key,
-                                           answer_key=args.answer_key, seed=args.seed)
+                                           answer_key=args.answer_key, seed=args.seed,
+                                           task_params=_task_params(args.task_params))
     rewards = [parse_spec(s) for s in args.reward] or None
     if rewards:
         RewardScorer(rewards)  # checks each reward's parameters now, before the model loads
@@ -79,6 +82,20 @@ def run(args: argparse.Namespace) -> int:
     write_eval(out, samples, summary)
     _print_summary(summary, out)
     return 0
+
+
+def _task_params(text: str | None) -> dict | None:
+    if text is None:
+        return None
+    import yaml
+
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        value = None
+    if not isinstance(value, dict):
+        raise UserError(f"--task-params: expected a mapping like '{{min_terms: 2}}', got {text!r}")
+    return value
 
 
 def _budgets(text: str) -> list[int]:

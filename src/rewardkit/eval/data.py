@@ -57,10 +57,11 @@ def data_dirs() -> list[Path]:
     return dirs
 
 
-def make_task(name: str, *, prompt_key: str | None = None, answer_key: str | None = None) -> Task:
-    """An instance of a registered task, with the data keys overridden on the instance."""
+def make_task(name: str, *, prompt_key: str | None = None, answer_key: str | None = None,
+              task_params: dict | None = None) -> Task:
+    """An instance of a registered task (with `task_params`), the data keys overridden on it."""
     try:
-        task = get_task(name)
+        task = get_task(name, task_params)
     except UnknownName as e:
         raise UserError(f"--task: {e}") from None
     if prompt_key:
@@ -96,6 +97,7 @@ def load_eval_data(
     prompt_key: str | None = None,
     answer_key: str | None = None,
     seed: int = 0,
+    task_params: dict | None = None,
 ) -> tuple[Task, list[Problem], str]:
     """(task, problems, label for the summary's `data` field) for `rewardkit eval --data DATA`."""
     path = Path(data)
@@ -104,14 +106,14 @@ def load_eval_data(
         if task is None:
             raise UserError(f"--data {data} is a file: say which verifier judges it with --task "
                             f"(one of: {', '.join(TASKS.names())})")
-        t = make_task(task, prompt_key=prompt_key, answer_key=answer_key)
+        t = make_task(task, prompt_key=prompt_key, answer_key=answer_key, task_params=task_params)
         return t, t.load(path, limit=limit, split="test"), str(path)
 
     name = data.lower()
     if is_reasoning_gym(name):
         if task is not None:
             raise UserError(f"--data {data} is judged by reasoning-gym's own scorer: drop --task")
-        t = get_task(data)
+        t = get_task(data, task_params)
         return t, list(t.problems("test", limit or DEFAULT_GENERATED, seed)), data
     if name in BRING_YOUR_OWN:
         raise UserError(f"{data} is not shipped: pass its JSONL with the MATH schema "
@@ -121,7 +123,8 @@ def load_eval_data(
         if task is not None and task != task_name:
             raise UserError(f"--data {data} is judged by task {task_name!r}; "
                             f"to use {task!r}, pass a JSONL file")
-        t = make_task(task_name, prompt_key=prompt_key, answer_key=answer_key)
+        t = make_task(task_name, prompt_key=prompt_key, answer_key=answer_key,
+                      task_params=task_params)
         generate = getattr(t, "problems", None)
         if callable(generate):
             return t, list(generate("test", limit or DEFAULT_GENERATED, seed)), name
@@ -141,7 +144,7 @@ def load_eval_data(
     if is_hub_id(data):
         if task is None:
             raise UserError(f"--data {data} is a hub id: name its verifier with --task")
-        t = make_task(task, prompt_key=prompt_key, answer_key=answer_key)
+        t = make_task(task, prompt_key=prompt_key, answer_key=answer_key, task_params=task_params)
         return t, t.load(data, limit=limit, split="test"), data
     raise UserError(f"--data {data!r} is neither a file, nor a task ({', '.join(TASKS.names())}), "
                     f"nor a hub id (owner/name)")
