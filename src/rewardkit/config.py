@@ -381,7 +381,8 @@ def validate_train_config(cfg: TrainConfig) -> None:
         try:
             get_task(cfg.task, cfg.task_params)
         except UserError as e:
-            raise ConfigError("task_params" if cfg.task_params else "task", e.message) from None
+            key = "task_params" if cfg.task_params else "task"
+            raise ConfigError(key, re.sub(r"^task_params[.:]\s*", "", e.message)) from None
     if not cfg.rewards:
         raise ConfigError("rewards", "at least one reward is needed")
     for i, r in enumerate(cfg.rewards):

@@ -157,6 +157,13 @@ class ReasoningGymTask(Task):
     def _check_config(name: str, config: Mapping[str, Any]) -> None:
         if "seed" in config:
             raise UserError(f"task_params: {name}: 'seed' comes from the run's seed")
+        import dataclasses
+
+        fields = [f.name for f in dataclasses.fields(_reasoning_gym().factory.DATASETS[name][1])]
+        unknown = sorted(set(config) - set(fields))
+        if unknown:
+            raise UserError(f"task_params: reasoning-gym {name} has no setting {unknown[0]!r}; "
+                            f"it has: {', '.join(f for f in fields if f not in ('seed', 'size'))}")
         try:
             _scorer(name, config)
         except (TypeError, ValueError, AssertionError) as e:
