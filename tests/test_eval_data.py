@@ -10,8 +10,9 @@ import pytest
 
 from rewardkit.errors import UserError
 from rewardkit.eval import data as eval_data
-from rewardkit.eval.data import data_dirs, load_eval_data
+from rewardkit.eval.data import load_eval_data
 from rewardkit.registry import TASKS
+from rewardkit.tasks import sources
 from rewardkit.tasks.base import Task
 from rewardkit.types import Problem
 
@@ -21,11 +22,6 @@ def write_jsonl(path, rows):
     return path
 
 
-def _has_local(rel):
-    return any((d / rel).exists() for d in data_dirs())
-
-
-@pytest.mark.skipif(not _has_local("gsm8k/test.jsonl"), reason="shared/data/gsm8k not present")
 def test_gsm8k_by_name_reads_local_test_split():
     task, problems, label = load_eval_data("gsm8k", limit=3)
     assert task.name == "gsm8k" and label == "gsm8k" and len(problems) == 3
@@ -33,7 +29,6 @@ def test_gsm8k_by_name_reads_local_test_split():
     assert problems[0].answer == "18"  # the number after '####'
 
 
-@pytest.mark.skipif(not _has_local("math500/test.jsonl"), reason="shared/data/math500 not present")
 def test_math_by_name_reads_math500():
     task, problems, _ = load_eval_data("math", limit=2)
     assert task.name == "math" and len(problems) == 2
@@ -99,11 +94,15 @@ def test_names_we_do_not_ship_explain_how_to_bring_them():
 def test_hub_id_without_hub_access_fails_fast(monkeypatch):
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.delenv("HF_DATASETS_OFFLINE", raising=False)
-    monkeypatch.setattr(eval_data, "hub_reachable", lambda timeout=3.0: False)
+    monkeypatch.setattr(sources, "hub_reachable", lambda timeout=3.0: False)
     # `datasets` is an optional extra: stand in for it so this test checks the hub path only.
-    monkeypatch.setitem(sys.modules, "datasets", types.ModuleType("datasets"))
-    with pytest.raises(UserError, match="cannot be reached"):
+    fake = types.ModuleType("datasets")
+    fake.config = types.SimpleNamespace(HF_DATASETS_CACHE="/cache/here")
+    monkeypatch.setitem(sys.modules, "datasets", fake)
+    with pytest.raises(UserError, match="cannot be reached") as e:
         load_eval_data("openai/gsm8k", task="gsm8k")
+    # names the cache and the offline alternatives
+    assert "/cache/here" in str(e.value) and "save_to_disk" in str(e.value)
     with pytest.raises(UserError, match="--task"):
         load_eval_data("openai/gsm8k")
 
@@ -138,8 +137,6 @@ def test_task_with_problems_method_generates(monkeypatch):
 def test_gold_echo_scores_one_on_local_data(name, rel):
     """The real files, prompts and verifiers fit together: echoing the gold answer is correct and
     a wrong number is not (so every gold in the first 30 rows parses and verifies against itself)."""
-    if not _has_local(rel):
-        pytest.skip(f"shared/data/{rel} not present")
     from rewardkit.eval import evaluate
     from rewardkit.types import Completion
 

@@ -49,7 +49,7 @@ def test_task_load_errors_name_file_and_line(write_jsonl):
     with pytest.raises(UserError, match=r"in\.jsonl:2: invalid JSON"):
         get_task("gsm8k").load(path)
     path = write_jsonl(['{"problem": "a", "answer": "1"}'], name="m.jsonl")
-    with pytest.raises(UserError, match=r"m\.jsonl:1: missing key 'question'"):
+    with pytest.raises(UserError, match=r"m\.jsonl:1: missing prompt key 'question'"):
         get_task("gsm8k").load(path)
 
 

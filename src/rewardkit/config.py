@@ -33,7 +33,9 @@ class SamplingConfig:
     temperature: float = 1.0
     top_p: float = 1.0
     chat_template: bool = False
-    """wrap each prompt as a user message in the tokenizer's chat template (instruct models)"""
+    """render each prompt's chat form (task_params.system_prompt, then the question as a user
+    message) through the tokenizer's chat template (instruct models); plain text where the
+    tokenizer has no template"""
     backend: str = "hf"
     """hf (the trainer's own decoding loop, CPU or GPU) | vllm (a vLLM engine in the trainer's
     process, one GPU; the policy's weights are copied into it after every update)"""
@@ -171,9 +173,16 @@ class TrainConfig:
     model: str = ""
     """a local model directory (HF format) or hub id"""
     task: str = "math"
-    """registered task: arith, gsm8k, math, or a dotted path"""
+    """registered task: arith, gsm8k, math, a dotted path, or reasoning_gym:NAME (a mix:
+    reasoning_gym:NAME=WEIGHT,NAME=WEIGHT; needs the extra rewardkit[tasks])"""
+    task_params: dict[str, Any] = field(default_factory=dict)
+    """the task's settings. Every task: prompt_key, answer_key (data column names), instruction
+    (appended to each question; "" = none), system_prompt (chat form; see sampling.chat_template).
+    reasoning_gym:NAME also takes the generator's config (e.g. {min_terms: 2}) and `size` (train
+    problems, default 10000); a mix takes one config mapping per generator name"""
     data: str | None = None
-    """optional local data file (JSONL) for the task"""
+    """the task's training data: a JSONL, Parquet or CSV file, a datasets.save_to_disk folder
+    (its train split) or a hub id; none for generating tasks (arith, reasoning_gym:*)"""
     seed: int = 0
     steps: int = 100
     prompts_per_step: int = 8
@@ -424,7 +433,16 @@ def validate_train_config(cfg: TrainConfig) -> None:
     from rewardkit.registry import ADVANTAGES, LOSSES, UnknownName
     from rewardkit.rewards.combine import RewardSpec, bind_reward
 
-    # The task name is checked when training starts, not here: configs may name a planned task.
+    # A registered task's name is checked when training starts, not here: configs may name a
+    # planned task. A reasoning-gym task and its generator config are checked now (cheap).
+    from rewardkit.tasks import get_task, is_reasoning_gym
+
+    if is_reasoning_gym(cfg.task):
+        try:
+            get_task(cfg.task, cfg.task_params)
+        except UserError as e:
+            key = "task_params" if cfg.task_params else "task"
+            raise ConfigError(key, re.sub(r"^task_params[.:]\s*", "", e.message)) from None
     if not cfg.rewards:
         raise ConfigError("rewards", "at least one reward is needed")
     for i, r in enumerate(cfg.rewards):

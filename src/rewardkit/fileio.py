@@ -62,3 +62,21 @@ def read_json(path: str | Path, *, missing: str = "no such file") -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
         raise UserError(f"invalid JSON: {e.msg}", where=f"{path}:{e.lineno}") from None
+
+
+def iter_jsonl(path: str | Path) -> Iterator[tuple[int, Any]]:
+    """(line number, value) for each non-blank line of a JSONL file; a missing file or a line
+    that is not JSON is a UserError naming the file and line."""
+    from rewardkit.errors import UserError
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError("no such file", where=str(path))
+    with path.open(encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                yield lineno, json.loads(line)
+            except json.JSONDecodeError as e:
+                raise UserError(f"invalid JSON: {e.msg}", where=f"{path}:{lineno}") from None

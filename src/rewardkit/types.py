@@ -56,7 +56,9 @@ class Group:
     `correct` has one entry per completion once the task's verifier has run (`None` = could not
     judge: timeout, unparseable gold, sandbox error); `status` says why, per completion;
     `answers` is the final answer the task's extractor found in each reply (`None`: none found),
-    so rewards and metrics read the verifier's extraction instead of redoing it.
+    so rewards and metrics read the verifier's extraction instead of redoing it; `scores` is the
+    task's graded score of each reply where its checker grades (reasoning-gym's `score_answer`,
+    in [0, 1]; `None` = could not judge), empty for tasks that only say right or wrong.
     """
 
     problem: Problem
@@ -65,6 +67,7 @@ class Group:
     correct: tuple[bool | None, ...] = ()
     status: tuple[str, ...] = ()
     answers: tuple[str | None, ...] = ()
+    scores: tuple[float | None, ...] = ()
 
     def __post_init__(self) -> None:
         # Accept lists from callers but store tuples, so a Group stays immutable and hashable-ish.
@@ -72,6 +75,7 @@ class Group:
         object.__setattr__(self, "correct", tuple(self.correct))
         object.__setattr__(self, "status", tuple(self.status))
         object.__setattr__(self, "answers", tuple(self.answers))
+        object.__setattr__(self, "scores", tuple(self.scores))
         if self.correct and len(self.correct) != len(self.completions):
             raise ValueError(
                 f"group {self.problem.id!r}: {len(self.correct)} verdicts for "
@@ -90,7 +94,8 @@ class Group:
         return len(self.correct) == len(self.completions)
 
     def with_verdicts(self, correct: Sequence[bool | None], status: Sequence[str],
-                      answers: Sequence[str | None] = ()) -> Group:
+                      answers: Sequence[str | None] = (),
+                      scores: Sequence[float | None] = ()) -> Group:
         """A copy carrying the verifier's verdicts (the group itself is never mutated)."""
         return dataclasses.replace(self, correct=tuple(correct), status=tuple(status),
-                                   answers=tuple(answers))
+                                   answers=tuple(answers), scores=tuple(scores))

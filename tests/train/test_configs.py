@@ -30,7 +30,7 @@ CONFIGS = [p for p in ALL if not p.name.startswith("sft_")]  # training (RL) con
 SFT_CONFIGS = [p for p in ALL if p.name.startswith("sft_")]
 PAPERS = [p for p in CONFIGS if p.parent.name == "papers"]
 PRESETS = {"grpo", "dr_grpo", "dapo", "dler", "rloo"}
-NOT_FROM_A_PAPER = {"accuracy", "format", "text_f1"}  # text_f1: QA partial credit, not an RL recipe
+NOT_FROM_A_PAPER = {"accuracy", "format", "text_f1", "task_score"}  # QA partial credit; a task checker's own score
 IDS = [str(p.relative_to(ROOT)) for p in CONFIGS]
 # Rewards that read a per-problem column the generated arith problems lack (L1: the length the
 # prompt asks for): their configs train on a small arith file that has it.

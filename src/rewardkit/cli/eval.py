@@ -30,11 +30,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True,
                    help="model folder (Hugging Face format), or hub id owner/name")
-    p.add_argument("--data", required=True, help="task name (gsm8k, math, arith), JSONL file, "
-                   "or hub id")
+    p.add_argument("--data", required=True, help="gsm8k, math500, arith, reasoning_gym:NAME, "
+                   "a JSONL/Parquet/CSV file, a datasets.save_to_disk folder, or a hub id")
     p.add_argument("--task", help="verifier for a JSONL file or hub id (gsm8k, math, ...)")
-    p.add_argument("--prompt-key", help="JSONL field holding the question (default: the task's)")
-    p.add_argument("--answer-key", help="JSONL field holding the gold answer (default: the task's)")
+    p.add_argument("--prompt-key", help="column holding the question (default: the task's)")
+    p.add_argument("--answer-key", help="column holding the gold answer (default: the task's)")
+    p.add_argument("--task-params", metavar="MAPPING", help="the task's settings as in a "
+                   "config's task_params, e.g. '{min_terms: 2, instruction: \"\"}'")
     p.add_argument("--limit", type=int, help="first N problems only (a generating task such as "
                    "arith: N distinct ones, fewer with a warning where fewer exist)")
     p.add_argument("--n", type=int, default=1, help="samples per problem (default 1)")
@@ -124,7 +126,8 @@ def run(args: argparse.Namespace) -> int:
     budgets = _budgets(args.budgets) if args.budgets else None
     task, problems, label = load_eval_data(args.data, task=args.task, limit=args.limit,
                                            prompt_key=args.prompt_key,
-                                           answer_key=args.answer_key, seed=args.seed)
+                                           answer_key=args.answer_key, seed=args.seed,
+                                           task_params=_task_params(args.task_params))
     rewards = [parse_spec(s) for s in args.reward] or None
     if rewards:
         RewardScorer(rewards)  # checks each reward's parameters now, before the model loads
@@ -145,6 +148,20 @@ def run(args: argparse.Namespace) -> int:
 def _progress(done: int, total: int) -> None:
     # one line per sampler call, on stderr so that stdout stays the summary table
     print(f"eval: sampled {done}/{total} problems", file=sys.stderr, flush=True)
+
+
+def _task_params(text: str | None) -> dict | None:
+    if text is None:
+        return None
+    import yaml
+
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        value = None
+    if not isinstance(value, dict):
+        raise UserError(f"--task-params: expected a mapping like '{{min_terms: 2}}', got {text!r}")
+    return value
 
 
 def _budgets(text: str) -> list[int]:

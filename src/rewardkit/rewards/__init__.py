@@ -9,6 +9,7 @@ from rewardkit.rewards import (  # noqa: F401  (registration)
     length,
     logprob,
     repetition,
+    task_score,
     text_f1,
     toolrl,
 )

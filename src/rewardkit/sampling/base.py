@@ -35,13 +35,17 @@ class Sampler(Protocol):
 
 
 def encode_prompt_ids(tokenizer: Any, prompt: str, *, chat_template: bool) -> list[int]:
-    """Prompt token ids as a sampler feeds them to the model: the prompt as one user message in
-    the tokenizer's chat template with the generation prompt, or `tokenizer(prompt)` (with the
-    tokenizer's own special tokens, e.g. a Llama BOS). The one definition every sampler and the
-    trainer share, so sampled and trained prompt ids are the same."""
-    if chat_template:
+    """Prompt token ids as a sampler feeds them to the model: the prompt's chat messages (a
+    `ChatPrompt`'s own, else the text as one user message) through the tokenizer's chat template
+    with the generation prompt, or, without `chat_template` or where the tokenizer has no
+    template, `tokenizer(prompt)` (with the tokenizer's own special tokens, e.g. a Llama BOS).
+    The one definition every sampler and the trainer share, so sampled and trained prompt ids
+    are the same."""
+    from rewardkit.prompts import chat_messages, has_chat_template
+
+    if chat_template and has_chat_template(tokenizer):
         ids = tokenizer.apply_chat_template(
-            [{"role": "user", "content": prompt}], add_generation_prompt=True, tokenize=True
+            chat_messages(prompt), add_generation_prompt=True, tokenize=True
         )
         if isinstance(ids, dict) or hasattr(ids, "input_ids"):
             ids = ids["input_ids"]

@@ -175,9 +175,11 @@ class _Rows:
 class HFSampler:
     """Sampler protocol over a transformers causal LM + tokenizer (see the module docstring).
 
-    `chat_template=True` wraps each prompt as one user message and applies the tokenizer's chat
-    template with the generation prompt. `stop` strings end a completion like EOS does (checked
-    on the decoded tail of each unfinished row every step; costs a few decodes per step).
+    `chat_template=True` applies the tokenizer's chat template, with the generation prompt, to
+    each prompt's messages (`rewardkit.prompts`: a task's system prompt and question, or the text
+    as one user message); a tokenizer without a template gets the plain text. `stop` strings end
+    a completion like EOS does (checked on the decoded tail of each unfinished row every step;
+    costs a few decodes per step).
     `max_batch_size` caps rows decoded together (default: all `len(prompts) * n` at once).
     `eos_token_ids` defaults to the model's generation config EOS ids plus the tokenizer's.
     `autocast` (e.g. torch.bfloat16) runs the forward passes' matrix products in that dtype.

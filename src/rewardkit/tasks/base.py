@@ -7,13 +7,13 @@ timeout or an unparseable gold becomes `None` ("could not judge") rather than a 
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from rewardkit.errors import UserError
+from rewardkit.prompts import ChatPrompt
 from rewardkit.types import Group, Problem
 
 Verdict = tuple["bool | None", str]  # (correct, status)
@@ -72,23 +72,62 @@ def last_number(text: str) -> str | None:
     return found[-1].replace(",", "") if found else None
 
 
+def _checked_messages(value: list, key: str) -> list[dict[str, str]]:
+    """A prompt given as chat messages: a list of {role, content} with at least one user turn."""
+    ok = all(isinstance(m, Mapping) and isinstance(m.get("role"), str)
+             and isinstance(m.get("content"), str) for m in value)
+    if not ok or not any(m["role"] == "user" for m in value):
+        raise UserError(f"key {key!r}: a list prompt must be chat messages "
+                        f'[{{"role": ..., "content": ...}}, ...] with a "user" one')
+    return [{"role": m["role"], "content": m["content"]} for m in value]
+
+
+def _missing_key(role: str, key: str, row: Mapping[str, Any], where: str) -> UserError:
+    has = ", ".join(sorted(map(str, row))) or "none"
+    return UserError(f"missing {role} key {key!r} (has: {has}); choose another with "
+                     f"--{role}-key (eval) or task_params.{role}_key (train)", where=where)
+
+
 class Task:
-    """Base class of registered tasks. Subclasses set `name` and override what differs."""
+    """Base class of registered tasks. Subclasses set `name` and override what differs.
+
+    Settings (the config's `task_params`, or keyword arguments): `prompt_key` and `answer_key`
+    (the data's column names), `instruction` (appended to each question; "" for none) and
+    `system_prompt` (the chat form's system message, and the first paragraph of the plain form).
+    """
 
     name = "base"
     prompt_key = "question"
     answer_key = "answer"
+    instruction = ANSWER_INSTRUCTION
+    system_prompt: str | None = None
+
+    def __init__(self, *, prompt_key: str | None = None, answer_key: str | None = None,
+                 instruction: str | None = None, system_prompt: str | None = None) -> None:
+        for key, value in (("prompt_key", prompt_key), ("answer_key", answer_key),
+                           ("instruction", instruction), ("system_prompt", system_prompt)):
+            if value is not None:
+                if not isinstance(value, str):
+                    raise UserError(f"task_params.{key}: expected a string, got {value!r}")
+                setattr(self, key, value)
 
     # -- data ---------------------------------------------------------------------------------
     def problem_from_row(self, row: Mapping[str, Any], index: int) -> Problem:
+        """A row's problem. A prompt that is a list of chat messages ({role, content}) keeps
+        them in `meta["messages"]`; `prompt` is then the last user message's text."""
         for key in (self.prompt_key,):
             if key not in row:
                 raise UserError(f"missing key {key!r} (has: {', '.join(sorted(row)) or 'none'})")
         meta = {k: v for k, v in row.items() if k not in (self.prompt_key, self.answer_key, "id")}
         answer = row.get(self.answer_key)
+        prompt = row[self.prompt_key]
+        if isinstance(prompt, list):
+            messages = _checked_messages(prompt, self.prompt_key)
+            meta["messages"] = messages
+            prompt = next(m["content"] for m in reversed(messages) if m["role"] == "user")
         return Problem(
             id=str(row.get("id", row.get("unique_id", index))),
-            prompt=str(row[self.prompt_key]),
+            prompt=str(prompt),
             answer=None if answer is None else self.gold_from_field(str(answer)),
             task=self.name,
             meta=meta,
@@ -98,36 +137,59 @@ class Task:
         """The gold answer as stored in the data (GSM8K keeps it after '####')."""
         return answer
 
-    def load(self, path: str | Path, *, limit: int | None = None) -> list[Problem]:
-        """Problems from a JSONL file; a bad line is an error naming the file and line."""
-        return [p for _, p in zip(range(limit or 10**12), self._iter_file(Path(path)))]
+    def load(self, source: str | Path, *, limit: int | None = None, split: str = "train"
+             ) -> list[Problem]:
+        """Problems from a JSONL, Parquet or CSV file, a `datasets.save_to_disk` folder or a hub
+        id (`tasks.sources`); a bad row is an error naming the file and row."""
+        from rewardkit.tasks.sources import read_rows
 
-    def _iter_file(self, path: Path) -> Iterator[Problem]:
-        if not path.exists():
-            raise UserError("no such file", where=str(path))
-        with path.open(encoding="utf-8") as f:
-            for lineno, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                    if not isinstance(row, dict):
-                        raise UserError("expected a JSON object")
-                    yield self.problem_from_row(row, lineno - 1)
-                except json.JSONDecodeError as e:
-                    raise UserError(f"invalid JSON: {e.msg}", where=f"{path}:{lineno}") from None
-                except UserError as e:
-                    raise e.at(f"{path}:{lineno}") from None
+        problems: list[Problem] = []
+        for where, row in read_rows(source, split=split):
+            if limit is not None and len(problems) >= limit:
+                break
+            if self.prompt_key not in row:
+                raise _missing_key("prompt", self.prompt_key, row, where)
+            try:
+                problem = self.problem_from_row(row, len(problems))
+            except UserError as e:
+                raise e.at(where) from None
+            if problem.answer is None and self.answer_key not in row:  # and none was derived
+                raise _missing_key("answer", self.answer_key, row, where)
+            problems.append(problem)
+        if not problems:
+            raise UserError("no problems in it", where=str(source))
+        return problems
 
     # -- prompts ------------------------------------------------------------------------------
+    def messages(self, problem: Problem) -> list[dict[str, str]]:
+        """The chat form: the system prompt (unless the row's messages have one), then the row's
+        messages or the question as one user message, the instruction after the last user text.
+        """
+        rows = [dict(m) for m in (problem.meta or {}).get("messages") or ()]
+        if not rows:
+            rows = [{"role": "user", "content": problem.prompt}]
+        if self.system_prompt and not any(m["role"] == "system" for m in rows):
+            rows.insert(0, {"role": "system", "content": self.system_prompt})
+        last_user = max(i for i, m in enumerate(rows) if m["role"] == "user")
+        if self.instruction:
+            rows[last_user]["content"] = f"{rows[last_user]['content']}\n{self.instruction}"
+        return rows
+
     def prompt(self, problem: Problem) -> str:
-        """The text the policy continues (no chat template; samplers may wrap it in one)."""
-        return f"{problem.prompt}\n{ANSWER_INSTRUCTION}\n"
+        """The plain-text form (the messages' texts, a blank line apart, then a newline) carrying
+        the chat form for samplers with `sampling.chat_template` (`rewardkit.prompts`)."""
+        messages = self.messages(problem)
+        return ChatPrompt("\n\n".join(m["content"] for m in messages) + "\n", messages)
 
     # -- answers ------------------------------------------------------------------------------
     def extract_answer(self, text: str) -> str | None:
         """The final answer of a reply: the last \\boxed{} after </think>, else None."""
         return last_boxed(answer_region(text))
+
+    def gold_answer(self, problem: Problem) -> str | None:
+        """What verification compares replies with (and caches verdicts under): the gold answer,
+        or, for tasks whose checker needs more of the problem, a string holding all it needs."""
+        return problem.answer
 
     def parse_gold(self, answer: str | None) -> Any:
         """Parse the gold once per group; None means it cannot be parsed."""
@@ -135,7 +197,8 @@ class Task:
 
     def gold_of(self, problem: Problem) -> Any:
         """The parsed gold of a problem (tasks whose gold lives in `meta` too override this)."""
-        return None if problem.answer is None else self.parse_gold(problem.answer)
+        answer = self.gold_answer(problem)
+        return None if answer is None else self.parse_gold(answer)
 
     def check(self, gold: Any, text: str) -> Verdict:
         """Compare one reply to the parsed gold. Subclasses override."""

@@ -131,7 +131,7 @@ class Run:
         configure(workers=cfg.verify.workers or None, timeout_s=cfg.verify.timeout_s,
                   memory_mb=cfg.verify.memory_mb)
         try:
-            self.task = get_task(cfg.task)
+            self.task = get_task(cfg.task, cfg.task_params)
         except UnknownName as e:
             raise UserError(f"task: {e}") from None
         self.scorer = RewardScorer([RewardSpec(r.name, r.weight, r.params, r.primary)

@@ -94,7 +94,7 @@ def verify_groups(task: str | Task, groups: Sequence[Group], *,
     answers: list[list[str | None]] = []
     waiting: dict[tuple[str, str, str], list[Slot]] = {}
     for g, group in enumerate(groups):
-        gold_answer = group.problem.answer
+        gold_answer = task.gold_answer(group.problem)
         gold = _safely(task.gold_of, group.problem)
         row_verdicts: list[Verdict | None] = []
         row_answers: list[str | None] = []
@@ -113,7 +113,7 @@ def verify_groups(task: str | Task, groups: Sequence[Group], *,
     for key, verdict in zip(keys, _decide(task, keys, timeout_s)):
         for g, c in waiting[key]:
             verdicts[g][c] = verdict
-    return [group.with_verdicts([v[0] for v in vs], [v[1] for v in vs], ans)
+    return [group.with_verdicts([v[0] for v in vs], [v[1] for v in vs], ans, _scores(vs))
             for group, vs, ans in zip(groups, verdicts, answers)]
 
 
@@ -135,6 +135,12 @@ def decide_deferred(task: Task, gold_answer: str, key: str, *,
     cache_key = (task.cache_id(), gold_answer, key)
     cached = CACHE.get(cache_key)
     return cached if cached is not None else _decide(task, [cache_key], timeout_s)[0]
+
+
+def _scores(verdicts: Sequence[tuple]) -> tuple[float | None, ...]:
+    """Graded scores where the task's verdicts carry one (`(correct, status, score)`), else ()."""
+    scores = tuple(v[2] if len(v) > 2 else None for v in verdicts)
+    return scores if any(s is not None for s in scores) else ()
 
 
 async def averify_groups(task: str | Task, groups: Sequence[Group], *,
