@@ -1,0 +1,167 @@
+"""`rewardkit serve` on 127.0.0.1: OpenRLHF's /get_reward (whole groups out of one-sample
+requests), the native /score against `rewardkit score`, 400/401, graceful shutdown and state."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("fastapi", reason="FastAPI not installed (pip install 'rewardkit[integrations]')")
+pytest.importorskip("uvicorn", reason="uvicorn not installed (pip install 'rewardkit[integrations]')")
+httpx = pytest.importorskip("httpx", reason="httpx not installed")
+
+import parity  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+SRC = HERE.parents[1] / "src"
+PROMPT = "3+4=?\n"
+
+
+@pytest.fixture(scope="module")
+def tokenizer_dir(tmp_path_factory) -> Path:
+    from rewardkit.models.tiny import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tok") / "m", layers=1, hidden=16, heads=2)
+
+
+class Server:
+    def __init__(self, tmp: Path, *args: str) -> None:
+        port_file = tmp / f"port-{time.monotonic_ns()}"
+        env = os.environ | {"PYTHONPATH": f"{SRC}{os.pathsep}{HERE}", "OMP_NUM_THREADS": "1"}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "rewardkit", "serve", "--port", "0", "--port-file",
+             str(port_file), *args], env=env, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while not port_file.exists() or not port_file.read_text():
+            if self.proc.poll() is not None:
+                raise AssertionError(self.proc.stderr.read())
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.05)
+        self.url = f"http://127.0.0.1:{port_file.read_text()}"
+
+    def stop(self) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=30)
+
+
+@pytest.fixture
+def serve(tmp_path):
+    started: list[Server] = []
+
+    def start(*args: str) -> Server:
+        started.append(Server(tmp_path, *args))
+        return started[-1]
+
+    yield start
+    for s in started:
+        if s.proc.poll() is None:
+            s.proc.kill()
+            s.proc.wait()
+
+
+async def _post_each(url: str, bodies: list[dict], **kw) -> list:
+    async with httpx.AsyncClient(timeout=30) as client:
+        return await asyncio.gather(*[client.post(url, json=b, **kw) for b in bodies])
+
+
+def one_sample(response: str, label: str = "7") -> dict:
+    """What OpenRLHF sends after each sample: prompt + response with special tokens kept."""
+    return {"query": [PROMPT + response], "prompts": [PROMPT], "labels": [label]}
+
+
+def test_get_reward_scores_whole_groups_of_one_sample_requests(serve, tokenizer_dir):
+    s = serve("--task", "arith", "--reward", "accuracy", "--reward", "kimi_length:weight=0.4",
+              "--reward", "truncation:weight=0.5", "--tokenizer", str(tokenizer_dir),
+              "--max-new-tokens", "8", "--group-size", "3")
+    # Character-level tokenizer; <think>, </think>, \boxed{ and <eos> are one token each.
+    right = "\\boxed{7}<eos>"                    # 3 + EOS = 4 tokens, stop, correct
+    wrong = "<think>3+4=8</think>\\boxed{8}<eos>"  # 10 + EOS = 11 tokens, stop, wrong
+    cut = "<think>3+4+3+4"                        # 8 tokens = budget, no EOS: cut off, wrong
+    replies = asyncio.run(_post_each(s.url + "/get_reward",
+                                     [one_sample(r) for r in (right, wrong, cut)]))
+    assert [r.status_code for r in replies] == [200] * 3
+    got = [r.json() for r in replies]
+    # kimi: L = 4, 11, 8; lam = 0.5 - (L - 4)/7 = 0.5, -0.5, -1/14; wrong ones keep min(0, lam).
+    # totals: 1 + 0.4*0.5 = 1.2;  0.4*(-0.5) = -0.2;  0.4*(-1/14) + 0.5*(-1) = -0.528571...
+    assert [g["rewards"][0] for g in got] == pytest.approx([1.2, -0.2, -0.4 / 14 - 0.5])
+    assert [g["scores"][0] for g in got] == [1.0, 0.0, 0.0]
+    assert [g["extra_logs"]["rewardkit/truncation"][0] for g in got] == [0.0, 0.0, -1.0]
+    assert all(g["extra_logs"]["rewardkit/group_size"] == [3] for g in got)
+    health = httpx.get(s.url + "/health").json()
+    assert health["status"] == "ok" and health["pending_groups"] == 0
+    assert s.stop() == 0
+
+
+def test_bad_bodies_get_400_naming_the_field_and_missing_key_401(serve, tokenizer_dir):
+    s = serve("--task", "arith", "--reward", "accuracy", "--tokenizer", str(tokenizer_dir),
+              "--max-new-tokens", "8", "--api-key", "sesame")
+    url = s.url + "/get_reward"
+    assert httpx.post(url, json=one_sample("x")).status_code == 401
+    assert httpx.post(url, json=one_sample("x"), headers={"X-API-Key": "nope"}).status_code == 401
+    ok = httpx.post(url + "?key=sesame", json=one_sample("\\boxed{7}<eos>"))
+    assert ok.status_code == 200 and ok.json()["rewards"] == [1.0]
+    auth = {"Authorization": "Bearer sesame"}
+    cases = [
+        (b"{not json", "body: invalid JSON"),
+        (json.dumps({"prompts": [], "labels": []}).encode(), "field 'query': missing"),
+        (json.dumps({"query": "q", "prompts": [], "labels": []}).encode(), "field 'query': expected a list"),
+        (json.dumps({"query": ["a"], "prompts": ["a", "b"], "labels": ["1"]}).encode(), "field 'prompts': 2 items"),
+        (json.dumps({"query": [1], "prompts": ["a"], "labels": ["1"]}).encode(), "field 'query'[0]"),
+    ]
+    for body, message in cases:
+        r = httpx.post(url, content=body, headers=auth)
+        assert r.status_code == 400 and message in r.json()["error"], (body, r.text)
+    r = httpx.post(s.url + "/score", json=[{"prompt": "p", "completions": [{"text": "", "num_tokens": 0}]}],
+                   headers=auth)
+    assert r.status_code == 400 and "'max_new_tokens'" in r.json()["error"]
+    assert httpx.get(s.url + "/health").status_code == 200  # health needs no key
+    assert s.stop() == 0
+
+
+def test_score_endpoint_equals_rewardkit_score_and_state_survives_restart(serve, tmp_path):
+    want = parity.expected_from_score(tmp_path)
+    args = ["--task", parity.TASK] + [a for spec in parity.REWARDS for a in ("--reward", spec)]
+    state = tmp_path / "state.json"
+    first = serve(*args, "--save-state", str(state))
+    got = []
+    for batch in parity.steps()[:2]:
+        r = httpx.post(first.url + "/score", json=batch, timeout=30)
+        assert r.status_code == 200, r.text
+        got.append([c["rewards"] for line in r.json() for c in line["completions"]])
+    assert first.stop() == 0 and state.exists()  # state written on shutdown
+    second = serve(*args, "--load-state", str(state))
+    r = httpx.post(second.url + "/score", json=parity.steps()[2], timeout=30)
+    got.append([c["rewards"] for line in r.json() for c in line["completions"]])
+    for step, (g_rows, w_rows) in enumerate(zip(got, want)):
+        for i, (g, w) in enumerate(zip(g_rows, w_rows)):
+            for label in parity.LABELS:
+                assert parity.close(g[label], w[label]), (step, i, label, g[label], w[label])
+    assert second.stop() == 0
+
+
+def test_shutdown_answers_a_waiting_partial_group_and_leaves_no_process(serve, tokenizer_dir):
+    s = serve("--task", "arith", "--reward", "accuracy", "--reward", "kimi_length",
+              "--tokenizer", str(tokenizer_dir), "--max-new-tokens", "8", "--group-size", "4",
+              "--group-wait-s", "600")
+
+    async def request_then_stop():
+        async with httpx.AsyncClient(timeout=30) as client:
+            pending = asyncio.ensure_future(client.post(s.url + "/get_reward",
+                                                        json=one_sample("\\boxed{7}<eos>")))
+            await asyncio.sleep(0.5)  # the request now waits for 3 more samples of its group
+            s.proc.send_signal(signal.SIGTERM)
+            return await pending
+
+    reply = asyncio.run(request_then_stop())
+    assert reply.status_code == 200  # scored as a partial group of 1 instead of waiting 600 s
+    assert reply.json()["rewards"] == [1.0]
+    assert reply.json()["extra_logs"]["rewardkit/group_size"] == [1]
+    assert s.proc.wait(timeout=30) == 0
