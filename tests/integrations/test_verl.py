@@ -153,3 +153,53 @@ def test_registered_in_verls_reward_manager_registry():
     cls = get_reward_manager_cls("rewardkit")
     assert cls is RewardkitRewardManager and issubclass(cls, AbstractRewardManager)
     assert isinstance(np.asarray(as_array([1])), np.ndarray)
+
+
+@pytest.mark.skipif(DataProto is None, reason="verl not importable (see module docstring)")
+def test_reward_loop_manager_scores_whole_groups_through_serve(tmp_path):
+    """verl 0.9's agent reward loop: one sample per run_single call, all concurrent; the
+    manager sends them to `rewardkit serve`, which groups them by uid."""
+    pytest.importorskip("fastapi")
+    import asyncio
+
+    from omegaconf import OmegaConf
+    from test_serve import Server
+
+    from rewardkit.integrations.verl import make_loop_manager
+
+    want = parity.expected_from_score(tmp_path)
+    server = Server(tmp_path, "--task", parity.TASK, "--max-new-tokens", str(parity.BUDGET),
+                    "--group-size", "4",
+                    *[a for spec in parity.REWARDS for a in ("--reward", spec)])
+    try:
+        cls = make_loop_manager(server.url)
+        config = OmegaConf.create({"actor_rollout_ref": {"rollout": {"response_length":
+                                                                     parity.BUDGET}}})
+        tok = CharTable()
+        manager = cls(config, tok)
+        for step, lines in enumerate(parity.steps()):
+            data = verl_batch(lines, tok, step=step)
+            rows = [_as_loop_sample(data, i) for i in range(len(data))]
+
+            async def score_all(rows=rows):
+                return await asyncio.gather(*[manager.run_single(r) for r in rows])
+
+            outs = asyncio.run(score_all())
+            for i, out in enumerate(outs):
+                for label in parity.LABELS:
+                    got = out["reward_extra_info"][f"rewardkit/{label}"]
+                    assert parity.close(None if math.isnan(got) else got, want[step][i][label]), \
+                        (step, i, label)
+                assert out["reward_extra_info"]["rewardkit/group_size"] == 4
+    finally:
+        assert server.stop() == 0
+
+
+def _as_loop_sample(data, i: int):
+    """Row i as the agent loop hands it to run_single: unpadded, attention mask all ones."""
+    n = int(data.batch["attention_mask"][i, PROMPT_W:].sum())
+    tensors = {"prompts": data.batch["prompts"][i:i + 1, 1:],
+               "responses": data.batch["responses"][i:i + 1, :n],
+               "attention_mask": torch.ones(1, 1 + n, dtype=torch.long)}
+    non_tensors = {k: v[i:i + 1] for k, v in data.non_tensor_batch.items()}
+    return DataProto.from_dict(tensors=tensors, non_tensors=non_tensors)

@@ -9,7 +9,10 @@ Endpoints (JSON; bound to 127.0.0.1 unless --host says otherwise):
                     "labels": [...]} -> {"rewards": [...], "scores": [...], "extra_logs": {...}}.
                     Groups form by prompt text, `--group-size` samples each (OpenRLHF's
                     --rollout.n_samples_per_prompt); see rewardkit/integrations/openrlhf.py
-                    for partial groups, token counts and truncation.
+                    for partial groups, token counts and truncation. Optional fields for
+                    clients that have the token ids (rewardkit's verl reward-loop manager):
+                    "responses", "num_tokens", "finish_reasons" (all three; then no tokenizer
+                    is needed) and "group_ids" (group by these instead of the prompt).
   POST /score       the `rewardkit score` format: a JSON array of group objects (one JSONL line
                     each) -> the same objects with per-completion correct/status/rewards/reward,
                     as `rewardkit score` writes them. Groups of one step form one batch.
@@ -84,8 +87,11 @@ def build_server(args: argparse.Namespace) -> "RewardServer":
         raise UserError(f"--group-size must be >= 1, got {args.group_size}")
     if not args.group_wait_s > 0:
         raise UserError(f"--group-wait-s must be > 0, got {args.group_wait_s}")
-    if (args.tokenizer is None) != (args.max_new_tokens is None):
-        raise UserError("--tokenizer and --max-new-tokens go together (/get_reward needs both)")
+    if args.tokenizer is not None and args.max_new_tokens is None:
+        raise UserError("--tokenizer needs --max-new-tokens (the budget that tells a cut-off "
+                        "reply from a finished one)")
+    if args.max_new_tokens is not None and args.max_new_tokens < 1:
+        raise UserError(f"--max-new-tokens must be >= 1, got {args.max_new_tokens}")
     state = _read_state(args.load_state) if args.load_state else None
     scorer = EngineScorer(args.task, [_spec(s) for s in args.reward],
                           timeout_s=args.verify_timeout_s)
@@ -94,7 +100,8 @@ def build_server(args: argparse.Namespace) -> "RewardServer":
     counter = (TokenCounter(args.tokenizer, args.max_new_tokens)
                if args.tokenizer is not None else None)
     key = args.api_key or os.environ.get(API_KEY_ENV) or None
-    return RewardServer(scorer, counter, group_size=args.group_size, wait_s=args.group_wait_s,
+    return RewardServer(scorer, counter, max_new_tokens=args.max_new_tokens,
+                        group_size=args.group_size, wait_s=args.group_wait_s,
                         api_key=key, save_state=args.save_state, port_file=args.port_file)
 
 
@@ -119,10 +126,12 @@ def _read_state(path: Path) -> dict:
 class RewardServer:
     """The FastAPI app and what it needs at shutdown."""
 
-    def __init__(self, scorer: Any, counter: Any, *, group_size: int, wait_s: float,
+    def __init__(self, scorer: Any, counter: Any, *, max_new_tokens: "int | None",
+                 group_size: int, wait_s: float,
                  api_key: "str | None", save_state: "Path | None",
                  port_file: "Path | None") -> None:
         self.scorer, self.counter, self.api_key = scorer, counter, api_key
+        self.max_new_tokens = max_new_tokens
         self.group_size, self.wait_s = group_size, wait_s
         self.save_state, self.port_file = save_state, port_file
         self.grouper: Any = None
@@ -135,11 +144,17 @@ class RewardServer:
         from fastapi import FastAPI, Request
         from fastapi.responses import JSONResponse
 
-        from rewardkit.integrations.openrlhf import BadRequest, Grouper, parse_get_reward
+        from rewardkit.integrations.openrlhf import (
+            BadRequest,
+            Grouper,
+            parse_get_reward,
+            parse_group_ids,
+            parse_known_lengths,
+        )
 
         @asynccontextmanager
         async def lifespan(app):
-            budget = self.counter.max_new_tokens if self.counter else 1
+            budget = self.max_new_tokens or 1  # /get_reward refuses to run without it
             self.grouper = Grouper(self.scorer, group_size=self.group_size, wait_s=self.wait_s,
                                    max_new_tokens=budget)
             yield
@@ -178,18 +193,25 @@ class RewardServer:
             if (resp := denied(request)) is not None:
                 return resp
             try:
-                queries, prompts, labels = parse_get_reward(await body_of(request))
-                if self.counter is None:
-                    raise BadRequest("server: started without --tokenizer/--max-new-tokens, "
-                                     "which /get_reward needs for token counts")
+                body = await body_of(request)
+                queries, prompts, labels = parse_get_reward(body)
+                samples = parse_known_lengths(body, len(queries))
+                group_ids = parse_group_ids(body, len(queries))
+                if self.max_new_tokens is None:
+                    raise BadRequest("server: started without --max-new-tokens, which "
+                                     "/get_reward needs (truncation, length rewards)")
+                if samples is None and self.counter is None:
+                    raise BadRequest("field 'num_tokens': missing, and the server has no "
+                                     "--tokenizer to count the response's tokens")
             except BadRequest as e:
                 return JSONResponse({"error": str(e)}, status_code=400)
             from rewardkit.integrations.openrlhf import response_body
 
             self.requests += 1
-            samples = [self.counter.sample(q, p, lab) for q, p, lab in
-                       zip(queries, prompts, labels)]
-            return response_body(await self.grouper.submit(samples))
+            if samples is None:
+                samples = [self.counter.sample(q, p, lab) for q, p, lab in
+                           zip(queries, prompts, labels)]
+            return response_body(await self.grouper.submit(samples, group_ids))
 
         @app.post("/score")
         async def score(request: Request):

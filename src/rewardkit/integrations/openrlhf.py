@@ -78,6 +78,52 @@ def parse_get_reward(body: Any) -> tuple[list[str], list[str], list[str | None]]
     return out[0], out[1], labels
 
 
+KNOWN_LENGTH_FIELDS = ("responses", "num_tokens", "finish_reasons")
+
+
+def parse_known_lengths(body: dict, n: int) -> list[Sample] | None:
+    """Samples from the optional fields a client that has the token ids sends (rewardkit's verl
+    reward-loop manager): "responses" (text), "num_tokens", "finish_reasons"; or None when the
+    body has none of them. Partial sets are a BadRequest naming the missing field.
+
+    >>> body = {"query": ["q a"], "prompts": ["q "], "labels": ["4"], "responses": ["a"],
+    ...         "num_tokens": [2], "finish_reasons": ["stop"]}
+    >>> parse_known_lengths(body, 1)[0].num_tokens
+    2
+    """
+    present = [k for k in KNOWN_LENGTH_FIELDS if k in body]
+    if not present:
+        return None
+    for key in KNOWN_LENGTH_FIELDS:
+        if key not in body:
+            raise BadRequest(f"field {key!r}: missing (it goes with {', '.join(present)})")
+        if not isinstance(body[key], list) or len(body[key]) != n:
+            raise BadRequest(f"field {key!r}: expected a list of {n} items")
+    out = []
+    for i, (text, tokens, reason) in enumerate(zip(*(body[k] for k in KNOWN_LENGTH_FIELDS))):
+        if not isinstance(text, str):
+            raise BadRequest(f"field 'responses'[{i}]: expected a string")
+        if not isinstance(tokens, int) or isinstance(tokens, bool) or tokens < 0:
+            raise BadRequest(f"field 'num_tokens'[{i}]: expected an integer >= 0, got {tokens!r}")
+        if reason not in ("stop", "length"):
+            raise BadRequest(f"field 'finish_reasons'[{i}]: expected \"stop\" or \"length\", "
+                             f"got {reason!r}")
+        label = body["labels"][i]
+        out.append(Sample(prompt=body["prompts"][i], text=text, num_tokens=tokens,
+                          finish_reason=reason, answer=None if label is None else str(label)))
+    return out
+
+
+def parse_group_ids(body: dict, n: int) -> list[str] | None:
+    """Optional "group_ids": the key that forms groups (verl's uid) instead of the prompt text."""
+    if "group_ids" not in body:
+        return None
+    ids = body["group_ids"]
+    if not isinstance(ids, list) or len(ids) != n or not all(isinstance(x, str) for x in ids):
+        raise BadRequest(f"field 'group_ids': expected a list of {n} strings")
+    return ids
+
+
 class TokenCounter:
     """Token counts and EOS detection for decoded text, with the policy's tokenizer."""
 
@@ -139,38 +185,42 @@ class Grouper:
         self.lock = asyncio.Lock()
         self.partial_groups = 0
 
-    async def submit(self, samples: Sequence[Sample]) -> list[dict]:
-        """One result per sample: {"reward", "score", "extra_logs"}, once its group is scored."""
+    async def submit(self, samples: Sequence[Sample],
+                     group_ids: Sequence[str] | None = None) -> list[dict]:
+        """One result per sample: {"reward", "score", "extra_logs"}, once its group is scored.
+
+        Samples with the same group id (default: the same prompt text) form a group."""
         loop = asyncio.get_running_loop()
         futures, complete = [], []
-        for s in samples:
-            p = self.pending.setdefault(s.prompt, _Pending())
+        for i, s in enumerate(samples):
+            key = group_ids[i] if group_ids is not None else s.prompt
+            p = self.pending.setdefault(key, _Pending())
             fut = loop.create_future()
             p.samples.append(s)
             p.futures.append(fut)
             futures.append(fut)
             if len(p.samples) == 1:
-                p.timer = loop.call_later(self.wait_s, self._expire, s.prompt, p)
+                p.timer = loop.call_later(self.wait_s, self._expire, key, p)
             if len(p.samples) == self.group_size:
-                complete.append(self._take(s.prompt))
+                complete.append(self._take(key))
         if complete:
             loop.create_task(self._score(complete))
         return list(await asyncio.gather(*futures))
 
     def flush(self) -> None:
         """Score every partial group now (shutdown: answer everyone still waiting)."""
-        for prompt in list(self.pending):
-            self._expire(prompt, self.pending[prompt])
+        for key in list(self.pending):
+            self._expire(key, self.pending[key])
 
-    def _take(self, prompt: str) -> _Pending:
-        p = self.pending.pop(prompt)
+    def _take(self, key: str) -> _Pending:
+        p = self.pending.pop(key)
         if p.timer is not None:
             p.timer.cancel()
         return p
 
-    def _expire(self, prompt: str, p: _Pending) -> None:
-        if self.pending.get(prompt) is p:
-            self._take(prompt)
+    def _expire(self, key: str, p: _Pending) -> None:
+        if self.pending.get(key) is p:
+            self._take(key)
             self.partial_groups += 1
             asyncio.get_running_loop().create_task(self._score([p]))
 

@@ -25,9 +25,12 @@ Whole batch (`RewardkitRewardManager`): verl's batch reward-manager interface
   `trainer.default_local_dir`).
 
 verl 0.9's default reward path (the agent reward loop) scores each sample inside a rollout worker
-as soon as it is generated; it has no batch hook, so there the manager applies only through a
-trainer that calls a batch reward function (verl <= 0.8's `reward_model.reward_manager`, recipe
-trainers); docs/scale-out.md has both set-ups.
+as soon as it is generated, so no worker sees a group. `make_loop_manager(url)` builds a reward
+manager for that loop (`reward.reward_manager.source=importlib`) that sends each sample - its
+response text, token count from the attention mask, finish reason against
+`actor_rollout_ref.rollout.response_length`, and `uid` - to one `rewardkit serve
+--group-size N` (N = `actor_rollout_ref.rollout.n`), which holds the samples of a uid until the
+group is whole and keeps the reward state; docs/scale-out.md has both set-ups.
 """
 
 from __future__ import annotations
@@ -164,6 +167,57 @@ class RewardkitRewardManager(_Base):
             self.state_dir.mkdir(parents=True, exist_ok=True)
             with atomic_write(self.state_dir / "reward_state.json") as f:
                 json.dump(self.scorer.state_dict(), f)
+
+
+def make_loop_manager(url: str, *, api_key: str | None = None, timeout_s: float = 900.0):
+    """A reward-manager class for verl 0.9's agent reward loop that scores through
+    `rewardkit serve` at `url` (module docstring). Put it in a file and point
+    `reward.reward_manager.module.path` at that file (`name` = the variable's name).
+    Needs verl (its `RewardManagerBase`) and httpx."""
+    from verl.experimental.reward_loop.reward_manager.base import RewardManagerBase
+
+    endpoint = url.rstrip("/") + "/get_reward"
+    headers = {"X-API-Key": api_key} if api_key else {}
+
+    class RewardkitLoopManager(RewardManagerBase):
+        def __init__(self, config, tokenizer, compute_score=None, reward_router_address=None,
+                     reward_model_tokenizer=None):
+            super().__init__(config, tokenizer, compute_score)
+            self.budget = int(config.actor_rollout_ref.rollout.response_length)
+
+        async def run_single(self, data) -> dict:
+            import httpx
+
+            body = loop_request(data[-1:][0], self.tokenizer, self.budget)
+            async with httpx.AsyncClient(timeout=timeout_s) as client:
+                reply = await client.post(endpoint, json=body, headers=headers)
+            if reply.status_code != 200:
+                raise RuntimeError(f"rewardkit serve at {endpoint}: {reply.status_code} "
+                                   f"{reply.text[:300]}")
+            out = reply.json()
+            extra = {k: (math.nan if v[0] is None else v[0]) for k, v in out["extra_logs"].items()}
+            return {"reward_score": out["rewards"][0], "reward_extra_info": extra}
+
+    return RewardkitLoopManager
+
+
+def loop_request(item: Any, tokenizer: Any, budget: int) -> dict:
+    """The `/get_reward` body for one of verl's reward-loop samples (a `DataProtoItem`)."""
+    responses = item.batch["responses"]  # (T,)
+    n = int(item.batch["attention_mask"][-responses.shape[-1]:].sum())
+    ids = responses[:n].tolist()
+    eos = tokenizer.eos_token_id
+    ended = bool(ids) and ids[-1] == eos
+    prompt_ids = item.batch["prompts"]
+    p_len = prompt_ids.shape[-1]
+    prompt_mask = item.batch["attention_mask"][:p_len].bool()
+    prompt = tokenizer.decode(prompt_ids[prompt_mask].tolist(), skip_special_tokens=True)
+    text = tokenizer.decode(ids, skip_special_tokens=True)
+    gold = item.non_tensor_batch["reward_model"].get("ground_truth")
+    return {"query": [prompt + text], "prompts": [prompt],
+            "labels": [None if gold is None else str(gold)], "responses": [text],
+            "num_tokens": [n], "finish_reasons": [finish_reason(n, budget, ended)],
+            "group_ids": [str(item.non_tensor_batch["uid"])]}
 
 
 def register_with_verl(name: str = "rewardkit") -> bool:
