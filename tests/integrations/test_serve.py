@@ -165,3 +165,21 @@ def test_shutdown_answers_a_waiting_partial_group_and_leaves_no_process(serve, t
     assert reply.json()["rewards"] == [1.0]
     assert reply.json()["extra_logs"]["rewardkit/group_size"] == [1]
     assert s.proc.wait(timeout=30) == 0
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--task", "nope", "--reward", "accuracy"], "--task: unknown task 'nope'"),
+    (["--task", "arith", "--reward", "nope"], "--reward: unknown reward 'nope'"),
+    (["--task", "arith", "--reward", "kimi_length:bogus=1"], "unexpected keyword argument 'bogus'"),
+    (["--task", "arith", "--reward", "accuracy", "--group-size", "0"], "--group-size must be >= 1"),
+    (["--task", "arith", "--reward", "accuracy", "--tokenizer", "./nowhere"], "--tokenizer needs --max-new-tokens"),
+    (["--task", "arith", "--reward", "accuracy", "--tokenizer", "./nowhere", "--max-new-tokens", "8"],
+     "--tokenizer: no such directory"),
+    (["--task", "arith", "--reward", "accuracy", "--port", "70000"], "--port must be in 0..65535"),
+])
+def test_bad_arguments_are_one_line_and_exit_2(argv, message, capsys):
+    from rewardkit.cli.main import main
+
+    assert main(["serve", *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err

@@ -90,11 +90,26 @@ def build_server(args: argparse.Namespace) -> "RewardServer":
     if args.tokenizer is not None and args.max_new_tokens is None:
         raise UserError("--tokenizer needs --max-new-tokens (the budget that tells a cut-off "
                         "reply from a finished one)")
+    if args.tokenizer is not None and args.tokenizer.startswith(("/", ".")) \
+            and not Path(args.tokenizer).is_dir():
+        raise UserError(f"--tokenizer: no such directory: {args.tokenizer}")
+    if args.verify_timeout_s is not None and not args.verify_timeout_s > 0:
+        raise UserError(f"--verify-timeout-s must be > 0, got {args.verify_timeout_s}")
     if args.max_new_tokens is not None and args.max_new_tokens < 1:
         raise UserError(f"--max-new-tokens must be >= 1, got {args.max_new_tokens}")
     state = _read_state(args.load_state) if args.load_state else None
-    scorer = EngineScorer(args.task, [_spec(s) for s in args.reward],
-                          timeout_s=args.verify_timeout_s)
+    from rewardkit.integrations.core import resolve_task
+
+    try:
+        task = resolve_task(args.task)
+    except UserError as e:
+        raise UserError(f"--task: {e.message.removeprefix('task: ')}") from None
+    try:
+        scorer = EngineScorer(task, [_spec(s) for s in args.reward],
+                              timeout_s=args.verify_timeout_s)
+    except UserError as e:
+        raise UserError(e.message if e.message.startswith("--reward") else
+                        f"--reward: {e.message}") from None
     if state is not None:
         scorer.load_state_dict(state)
     counter = (TokenCounter(args.tokenizer, args.max_new_tokens)
