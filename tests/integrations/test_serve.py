@@ -183,3 +183,22 @@ def test_bad_arguments_are_one_line_and_exit_2(argv, message, capsys):
     assert main(["serve", *argv]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_local_reward_func_groups_calls_from_worker_threads(tokenizer_dir):
+    """OpenRLHF's `reward_func(queries, prompts, labels)` form: one sample per call, from
+    threads (asyncio.to_thread); each call returns once its group of 3 is scored."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from rewardkit.integrations.openrlhf import make_reward_func
+
+    reward_func = make_reward_func("arith", ["accuracy", "kimi_length:weight=0.4",
+                                             "truncation:weight=0.5"],
+                                   tokenizer=str(tokenizer_dir), max_new_tokens=8, group_size=3)
+    replies = ["\\boxed{7}<eos>", "<think>3+4=8</think>\\boxed{8}<eos>", "<think>3+4+3+4"]
+    with ThreadPoolExecutor(3) as pool:
+        outs = list(pool.map(lambda r: reward_func([PROMPT + r], [PROMPT], ["7"]), replies))
+    # Same group as test_get_reward_scores_whole_groups_of_one_sample_requests (worked there).
+    assert [float(o["rewards"][0]) for o in outs] == pytest.approx([1.2, -0.2, -0.4 / 14 - 0.5])
+    assert [float(o["scores"][0]) for o in outs] == [1.0, 0.0, 0.0]
+    assert reward_func.scorer.state_dict()["steps_done"] == 1
