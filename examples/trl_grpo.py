@@ -34,8 +34,8 @@ funcs = make_reward_funcs("arith", ["accuracy", "kimi_length:weight=0.4", "hapo"
 config = GRPOConfig(output_dir=args.out, max_steps=args.steps, per_device_train_batch_size=4,
                     num_generations=4, max_completion_length=96, logging_steps=1, save_steps=1,
                     reward_weights=funcs.weights, report_to=[], use_cpu=True)
-trainer = GRPOTrainer(model=args.model or str(start_model_path()), reward_funcs=list(funcs), args=config,
-                      train_dataset=dataset, callbacks=[funcs.callback])
+trainer = GRPOTrainer(model=args.model or str(start_model_path()), reward_funcs=list(funcs),
+                      args=config, train_dataset=dataset, callbacks=[funcs.callback])
 trainer.train()  # resume: trainer.train(resume_from_checkpoint=True) continues HAPO's history
 for row in trainer.state.log_history:
     print({k: v for k, v in row.items() if k.startswith("rewards/") and k.endswith("/mean")})
