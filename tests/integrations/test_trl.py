@@ -137,3 +137,33 @@ def test_grpo_trainer_logs_each_reward_and_resume_continues_state(tmp_path):
     assert again.callback.state()["attributes"]["reward_state"] == straight
     logs = [h for h in resumed.state.log_history if "rewards/helpers.novelty/mean" in h]
     assert logs[-1]["rewards/helpers.novelty/mean"] == pytest.approx(1 / 5)
+
+
+@pytest.mark.skipif(not ACCELERATE.exists() and not shutil.which("accelerate"),
+                    reason="accelerate CLI not installed")
+def test_two_process_grpo_trainer_rewards_equal_one_process_scoring(tmp_path):
+    from rewardkit.models.tiny import build_tiny_model
+
+    model = build_tiny_model(tmp_path / "model", layers=1, hidden=16, heads=2, max_position=64)
+    env = os.environ | {"PYTHONPATH": f"{SRC}{os.pathsep}{HERE}", "OMP_NUM_THREADS": "1"}
+    launcher = str(ACCELERATE) if ACCELERATE.exists() else "accelerate"
+    proc = subprocess.run(
+        [launcher, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+         "--mixed_precision", "no", "--dynamo_backend", "no",
+         str(HERE / "trl_two_procs_trainer.py"), str(tmp_path), str(model)],
+        env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ranks = [json.loads((tmp_path / f"trainer-rank{r}.json").read_text()) for r in (0, 1)]
+    assert [len(r) for r in ranks] == [2, 2]  # 2 steps, one reward call each per rank
+    single = make_reward_funcs("arith", ["accuracy", "kimi_length:weight=0.4", "hapo"],
+                               num_generations=4, max_completion_length=8,
+                               eos_token_ids=[parity.EOS])
+    for part0, part1 in zip(*ranks):
+        assert len(part0["prompts"]) == len(part1["prompts"]) == 2  # a group of 4, split
+        assert part0["step"] == part1["step"]
+        args = {k: part0[k] + part1[k] for k in ("prompts", "completions", "completion_ids",
+                                                  "answer", "id")}
+        state = SimpleNamespace(global_step=part0["step"])
+        for f in single:
+            assert f(**args, trainer_state=state) == \
+                part0["rewards"][f.__name__] + part1["rewards"][f.__name__]
