@@ -202,3 +202,13 @@ def test_local_reward_func_groups_calls_from_worker_threads(tokenizer_dir):
     assert [float(o["rewards"][0]) for o in outs] == pytest.approx([1.2, -0.2, -0.4 / 14 - 0.5])
     assert [float(o["scores"][0]) for o in outs] == [1.0, 0.0, 0.0]
     assert reward_func.scorer.state_dict()["steps_done"] == 1
+
+
+def test_token_counter_when_the_query_does_not_start_with_the_prompt_text(tokenizer_dir):
+    from rewardkit.integrations.openrlhf import TokenCounter
+
+    counter = TokenCounter(str(tokenizer_dir), max_new_tokens=8)
+    # The prompt as the client wrote it ("3+4=? ") differs from the decoded query's prefix
+    # ("3+4=?\n"); both are 6 characters = 6 tokens, so the response is what follows them.
+    s = counter.sample("3+4=?\n\\boxed{7}<eos>", "3+4=? ", "7")
+    assert (s.text, s.num_tokens, s.finish_reason) == ("\\boxed{7}", 4, "stop")  # 3 + EOS

@@ -143,7 +143,7 @@ class TokenCounter:
         self.pad = tokenizer.pad_token if tokenizer.pad_token not in self.eos else None
 
     def sample(self, query: str, prompt: str, label: str | None) -> Sample:
-        response = query[len(prompt):] if query.startswith(prompt) else query
+        response = query[len(prompt):] if query.startswith(prompt) else self._tail(query, prompt)
         if self.pad:
             while response.endswith(self.pad):
                 response = response[: -len(self.pad)]
@@ -156,6 +156,14 @@ class TokenCounter:
         n = len(self.tokenizer(response, add_special_tokens=False)["input_ids"]) + int(ended)
         return Sample(prompt=prompt, text=response, num_tokens=n,
                       finish_reason=finish_reason(n, self.max_new_tokens, ended), answer=label)
+
+
+    def _tail(self, query: str, prompt: str) -> str:
+        """The response when the decoded query does not start with the prompt's text (a
+        tokenizer whose decode(encode(x)) != x): the query's tokens after the prompt's count."""
+        ids = self.tokenizer(query, add_special_tokens=False)["input_ids"]
+        n_prompt = len(self.tokenizer(prompt, add_special_tokens=False)["input_ids"])
+        return self.tokenizer.decode(ids[n_prompt:], skip_special_tokens=False)
 
 
 @dataclass
