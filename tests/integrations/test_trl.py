@@ -167,3 +167,24 @@ def test_two_process_grpo_trainer_rewards_equal_one_process_scoring(tmp_path):
         for f in single:
             assert f(**args, trainer_state=state) == \
                 part0["rewards"][f.__name__] + part1["rewards"][f.__name__]
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"num_generations": 0}, "num_generations must be an integer >= 1"),
+    ({"max_completion_length": -5}, "max_completion_length must be an integer >= 1"),
+    ({"timeout_s": 0}, "timeout_s must be > 0"),
+])
+def test_bad_option_values_are_user_errors(kwargs, message):
+    from rewardkit.errors import UserError
+
+    with pytest.raises(UserError, match=message):
+        make_reward_funcs("arith", ["accuracy"], **kwargs)
+
+
+def test_bad_reward_spec_is_a_user_error_before_training():
+    from rewardkit.errors import UserError
+
+    with pytest.raises(UserError, match="bogus"):
+        make_reward_funcs("arith", ["kimi_length:bogus=1"])
+    with pytest.raises(UserError, match="unknown task"):
+        make_reward_funcs("nope", ["accuracy"])

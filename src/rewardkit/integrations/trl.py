@@ -70,6 +70,12 @@ def make_reward_funcs(task: str | Task, rewards: Sequence[RewardLike], *,
     `num_generations`, `max_completion_length` and `eos_token_ids` default to the trainer's
     (read by `callback`); give them to use the functions without a trainer.
     """
+    for key, value in (("num_generations", num_generations),
+                       ("max_completion_length", max_completion_length)):
+        if value is not None and (not isinstance(value, int) or value < 1):
+            raise UserError(f"make_reward_funcs: {key} must be an integer >= 1, got {value!r}")
+    if timeout_s is not None and not timeout_s > 0:
+        raise UserError(f"make_reward_funcs: timeout_s must be > 0, got {timeout_s!r}")
     shared = _TrlRewards(EngineScorer(task, rewards, timeout_s=timeout_s),
                          answer_column=answer_column, id_column=id_column,
                          num_generations=num_generations,
