@@ -212,3 +212,16 @@ def test_token_counter_when_the_query_does_not_start_with_the_prompt_text(tokeni
     # ("3+4=?\n"); both are 6 characters = 6 tokens, so the response is what follows them.
     s = counter.sample("3+4=?\n\\boxed{7}<eos>", "3+4=? ", "7")
     assert (s.text, s.num_tokens, s.finish_reason) == ("\\boxed{7}", 4, "stop")  # 3 + EOS
+
+
+def test_get_reward_logs_zero_not_null_for_openrlhf_unless_asked(serve, tokenizer_dir):
+    """OpenRLHF does torch.tensor([value]) on every extra_logs value: a null would crash it."""
+    s = serve("--task", "arith", "--reward", "accuracy", "--tokenizer", str(tokenizer_dir),
+              "--max-new-tokens", "8")
+    unjudged = one_sample("\\boxed{4}<eos>", label="four")  # arith cannot parse this gold
+    got = httpx.post(s.url + "/get_reward", json=unjudged).json()
+    assert got["rewards"] == [0.0] and got["extra_logs"]["rewardkit/accuracy"] == [0.0]
+    assert got["extra_logs"]["rewardkit/judged"] == [0]
+    got = httpx.post(s.url + "/get_reward", json=unjudged | {"keep_nulls": True}).json()
+    assert got["extra_logs"]["rewardkit/accuracy"] == [None]
+    assert s.stop() == 0

@@ -12,7 +12,9 @@ Endpoints (JSON; bound to 127.0.0.1 unless --host says otherwise):
                     for partial groups, token counts and truncation. Optional fields for
                     clients that have the token ids (rewardkit's verl reward-loop manager):
                     "responses", "num_tokens", "finish_reasons" (all three; then no tokenizer
-                    is needed) and "group_ids" (group by these instead of the prompt).
+                    is needed), "group_ids" (group by these instead of the prompt) and
+                    "keep_nulls": true (extra_logs keep null where a reward does not apply;
+                    OpenRLHF needs numbers, so by default those are 0.0).
   POST /score       the `rewardkit score` format: a JSON array of group objects (one JSONL line
                     each) -> the same objects with per-completion correct/status/rewards/reward,
                     as `rewardkit score` writes them. Groups of one step form one batch.
@@ -226,7 +228,9 @@ class RewardServer:
             if samples is None:
                 samples = [self.counter.sample(q, p, lab) for q, p, lab in
                            zip(queries, prompts, labels)]
-            return response_body(await self.grouper.submit(samples, group_ids))
+            keep_nulls = body.get("keep_nulls") is True
+            return response_body(await self.grouper.submit(samples, group_ids),
+                                 keep_nulls=keep_nulls)
 
         @app.post("/score")
         async def score(request: Request):

@@ -24,7 +24,8 @@ the token count or the truncation flag, so `Grouper`:
   batch is a group or a request's groups, never a training step.
 
 A total that is NaN (the verifier could not judge) is returned as reward 0.0, since OpenRLHF
-needs a number; `extra_logs["rewardkit/judged"]` is 0 for it. `scores` (OpenRLHF's dynamic
+needs a number, and so is a per-reward value in `extra_logs` that does not apply;
+`extra_logs["rewardkit/judged"]` is 0 for such a completion. `scores` (OpenRLHF's dynamic
 filtering input, 0-1) is 1.0 for a correct completion, else 0.0.
 """
 
@@ -268,12 +269,17 @@ class Grouper:
                 "score": 1.0 if scored.correct[i] else 0.0, "extra_logs": logs}
 
 
-def response_body(results: Sequence[dict]) -> dict:
-    """OpenRLHF's reply: {"rewards": [...], "scores": [...], "extra_logs": {key: [...]}}."""
+def response_body(results: Sequence[dict], *, keep_nulls: bool = False) -> dict:
+    """OpenRLHF's reply: {"rewards": [...], "scores": [...], "extra_logs": {key: [...]}}.
+
+    OpenRLHF turns every `extra_logs` value into a tensor, which a null breaks, so a reward
+    that does not apply is logged as 0.0 (`rewardkit/judged` tells those rows apart) unless
+    `keep_nulls` (clients that read the nulls, such as rewardkit's verl loop manager).
+    """
     logs: dict[str, list] = {}
     for r in results:
         for k, v in r["extra_logs"].items():
-            logs.setdefault(k, []).append(v)
+            logs.setdefault(k, []).append(0.0 if v is None and not keep_nulls else v)
     return {"rewards": [r["reward"] for r in results], "scores": [r["score"] for r in results],
             "extra_logs": logs}
 

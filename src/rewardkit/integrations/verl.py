@@ -217,7 +217,7 @@ def loop_request(item: Any, tokenizer: Any, budget: int) -> dict:
     return {"query": [prompt + text], "prompts": [prompt],
             "labels": [None if gold is None else str(gold)], "responses": [text],
             "num_tokens": [n], "finish_reasons": [finish_reason(n, budget, ended)],
-            "group_ids": [str(item.non_tensor_batch["uid"])]}
+            "group_ids": [str(item.non_tensor_batch["uid"])], "keep_nulls": True}
 
 
 def register_with_verl(name: str = "rewardkit") -> bool:
