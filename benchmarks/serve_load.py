@@ -1,14 +1,15 @@
 """Bounded loopback load test of `rewardkit serve`, and the TRL callables' overhead per batch.
 
     python benchmarks/serve_load.py [--requests 1000] [--concurrency 32] [--group-size 8]
-                                    [--time-limit-s 120] [--task arith]
+                                    [--samples-per-request 1] [--time-limit-s 120] [--task arith]
 
 Part 1 starts `rewardkit serve` on 127.0.0.1 (a free port, the tiny character-level tokenizer,
 rewards accuracy + kimi_length + hapo) and sends `--requests` POST /get_reward requests exactly
-as OpenRLHF does: one sample per request, `--group-size` requests per prompt (half right, half
-wrong answers of varying length), at most `--concurrency` in flight. It stops after the request
-count or the time limit, whichever comes first, then stops the server (SIGTERM) and reports
-requests/s, completions/s, p50/p95/p99 latency and the number of errors (anything but 200).
+as OpenRLHF does: one sample per request (`--samples-per-request 8` sends a whole group per
+request, as a batching client would), `--group-size` samples per prompt (half right, half
+wrong answers of varying length), at most `--concurrency` requests in flight. It stops after
+the request count or the time limit, whichever comes first, then stops the server (SIGTERM)
+and reports requests/s, completions/s, p50/p95/p99 latency and the errors (anything but 200).
 
 Part 2 times, on the same completions in batches of 8 groups x `--group-size`, TRL's own
 `accuracy_reward` (Math-Verify in-process, if trl is installed) and rewardkit's TRL callables
@@ -76,7 +77,7 @@ async def load(url: str, rows: list, args: argparse.Namespace) -> tuple[list[flo
     sem = asyncio.Semaphore(args.concurrency)
     deadline = time.monotonic() + args.time_limit_s
 
-    async def one(client, prompt, response, label):
+    async def one(client, chunk):
         nonlocal errors
         if time.monotonic() > deadline:
             return
@@ -84,8 +85,9 @@ async def load(url: str, rows: list, args: argparse.Namespace) -> tuple[list[flo
             t0 = time.perf_counter()
             try:
                 r = await client.post(url + "/get_reward", json={
-                    "query": [prompt + response], "prompts": [prompt], "labels": [label]})
-                ok = r.status_code == 200 and len(r.json()["rewards"]) == 1
+                    "query": [p + resp for p, resp, _ in chunk],
+                    "prompts": [p for p, _, _ in chunk], "labels": [lab for _, _, lab in chunk]})
+                ok = r.status_code == 200 and len(r.json()["rewards"]) == len(chunk)
             except httpx.HTTPError:
                 ok = False
             latencies.append(time.perf_counter() - t0)
@@ -94,7 +96,8 @@ async def load(url: str, rows: list, args: argparse.Namespace) -> tuple[list[flo
     limits = httpx.Limits(max_connections=args.concurrency)
     start = time.perf_counter()
     async with httpx.AsyncClient(timeout=60, limits=limits) as client:
-        await asyncio.gather(*[one(client, *row) for row in rows])
+        k = args.samples_per_request
+        await asyncio.gather(*[one(client, rows[i:i + k]) for i in range(0, len(rows), k)])
     return latencies, errors, time.perf_counter() - start
 
 
@@ -132,10 +135,12 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=1000)
     ap.add_argument("--concurrency", type=int, default=32)
     ap.add_argument("--group-size", type=int, default=8)
+    ap.add_argument("--samples-per-request", type=int, default=1)
     ap.add_argument("--time-limit-s", type=float, default=120.0)
     ap.add_argument("--task", default="arith")
     args = ap.parse_args()
-    rows = completions(-(-args.requests // args.group_size), args.group_size)[:args.requests]
+    n = args.requests * args.samples_per_request
+    rows = completions(-(-n // args.group_size), args.group_size)[:n]
     with tempfile.TemporaryDirectory() as tmp:
         proc, url = start_server(Path(tmp), args)
         try:
@@ -147,10 +152,11 @@ def main() -> None:
     report = {
         "requests": len(latencies), "errors": errors, "server_exit": code,
         "wall_s": round(wall, 2), "requests_per_s": round(len(latencies) / wall, 1),
-        "completions_per_s": round(len(latencies) / wall, 1),  # one completion per request
+        "completions_per_s": round(len(latencies) * args.samples_per_request / wall, 1),
         "latency_ms": {"p50": round(1000 * q[49], 1), "p95": round(1000 * q[94], 1),
                        "p99": round(1000 * q[98], 1)},
         "concurrency": args.concurrency, "group_size": args.group_size,
+        "samples_per_request": args.samples_per_request,
         "trl_per_batch": trl_overhead(rows, args),
     }
     print(json.dumps(report, indent=1))
