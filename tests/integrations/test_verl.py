@@ -203,3 +203,14 @@ def _as_loop_sample(data, i: int):
                "attention_mask": torch.ones(1, 1 + n, dtype=torch.long)}
     non_tensors = {k: v[i:i + 1] for k, v in data.non_tensor_batch.items()}
     return DataProto.from_dict(tensors=tensors, non_tensors=non_tensors)
+
+
+def test_a_batch_without_uid_is_a_user_error_naming_it():
+    from rewardkit.errors import UserError
+
+    tok = CharTable()
+    data = verl_batch(parity.steps()[0], tok, step=0)
+    del data.non_tensor_batch["uid"]
+    manager = RewardkitRewardManager(tok, task=parity.TASK, rewards=["accuracy"])
+    with pytest.raises(UserError, match=r"non_tensor_batch\['uid'\]"):
+        manager(data)

@@ -122,6 +122,12 @@ class RewardkitRewardManager(_Base):
         """{"reward_tensor": (B, response_length), "reward_extra_info": {key: list of B}}."""
         import torch
 
+        for key in ("uid", "reward_model"):
+            if key not in data.non_tensor_batch:
+                raise UserError(f"verl batch: no non_tensor_batch[{key!r}] (has: "
+                                f"{', '.join(sorted(data.non_tensor_batch)) or 'none'}); "
+                                "RewardkitRewardManager groups by uid and reads the gold from "
+                                "reward_model.ground_truth")
         samples, lengths = self._samples(data)
         uids = list(data.non_tensor_batch["uid"])
         budget = int(data.batch["responses"].shape[1])
