@@ -185,8 +185,11 @@ class RewardServer:
             if self.api_key is None:
                 return None
             auth = request.headers.get("authorization", "")
-            given = (auth[7:] if auth.lower().startswith("bearer ") else None
-                     or request.headers.get("x-api-key") or request.query_params.get("key") or "")
+            if auth.lower().startswith("bearer "):
+                given = auth[len("bearer "):]
+            else:
+                given = (request.headers.get("x-api-key") or request.query_params.get("key")
+                         or "")
             if hmac.compare_digest(given.encode(), self.api_key.encode()):
                 return None
             return JSONResponse({"error": "missing or wrong API key"}, status_code=401)
