@@ -96,7 +96,7 @@ def test_two_processes_give_the_single_process_rewards(tmp_path):
 
 # -- TRL's real GRPOTrainer -------------------------------------------------------------------
 
-def _trainer(tmp_path: Path, funcs, *, steps: int, out: str = "out"):
+def _trainer(tmp_path: Path, funcs, *, steps: int, out: str = "out", restore: bool = False):
     from datasets import Dataset
     from trl import GRPOConfig, GRPOTrainer
 
@@ -111,7 +111,8 @@ def _trainer(tmp_path: Path, funcs, *, steps: int, out: str = "out"):
                       num_generations=4, max_completion_length=8, max_steps=steps,
                       logging_steps=1, save_steps=1, save_only_model=False, report_to=[],
                       use_cpu=True, seed=0, learning_rate=1e-3, reward_weights=funcs.weights,
-                      dataloader_num_workers=0, disable_tqdm=True)
+                      dataloader_num_workers=0, disable_tqdm=True,
+                      restore_callback_states_from_checkpoint=restore)
     return GRPOTrainer(model=str(model), reward_funcs=list(funcs), args=args,
                        train_dataset=Dataset.from_list(rows), callbacks=[funcs.callback])
 
@@ -137,6 +138,14 @@ def test_grpo_trainer_logs_each_reward_and_resume_continues_state(tmp_path):
     assert again.callback.state()["attributes"]["reward_state"] == straight
     logs = [h for h in resumed.state.log_history if "rewards/helpers.novelty/mean" in h]
     assert logs[-1]["rewards/helpers.novelty/mean"] == pytest.approx(1 / 5)
+
+    # transformers' own callback restore replaces the callback with one rebuilt from the
+    # checkpoint; it must bind to the reward functions made for this trainer (the newest),
+    # not to the older sets still alive in this process.
+    third = make_reward_funcs(*rewards)
+    rebuilt = _trainer(tmp_path, third, steps=2, restore=True)
+    rebuilt.train(resume_from_checkpoint=str(tmp_path / "out" / "checkpoint-1"))
+    assert third.callback.state()["attributes"]["reward_state"] == straight
 
 
 @pytest.mark.skipif(not ACCELERATE.exists() and not shutil.which("accelerate"),

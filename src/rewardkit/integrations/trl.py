@@ -25,13 +25,15 @@ for all of them:
 The callback (`funcs.callback`, required) reads `num_generations`, `max_completion_length`, the
 EOS ids and the model from the trainer, saves the reward state in every checkpoint's
 `trainer_state.json` (TRL's `stateful_callbacks`) and restores it on `resume_from_checkpoint`.
+With `restore_callback_states_from_checkpoint=True`, transformers replaces the callback by one
+rebuilt from the checkpoint, which binds to the newest reward functions made in this process.
 A reward that does not apply (a verdict of None) is returned as None: TRL's "does not apply".
 """
 
 from __future__ import annotations
 
 import hashlib
-import uuid
+import itertools
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -47,7 +49,10 @@ try:  # TRL's callbacks are transformers' TrainerCallback
 except ImportError:  # pragma: no cover - transformers is in the `train` extra
     TrainerCallback = ExportableState = object  # type: ignore[misc,assignment]
 
-_SHARED: weakref.WeakValueDictionary[str, _TrlRewards] = weakref.WeakValueDictionary()
+# Every live set of reward functions, by creation order: a callback that transformers rebuilt
+# from a checkpoint (`restore_callback_states_from_checkpoint`) binds to the newest one.
+_LIVE: weakref.WeakValueDictionary[int, _TrlRewards] = weakref.WeakValueDictionary()
+_COUNTER = itertools.count()
 
 
 class RewardFuncs(list):
@@ -82,7 +87,8 @@ def make_reward_funcs(task: str | Task, rewards: Sequence[RewardLike], *,
                          max_completion_length=max_completion_length,
                          eos_token_ids=eos_token_ids)
     funcs = RewardFuncs(shared.func(k) for k in range(len(shared.scorer.labels)))
-    funcs.callback = RewardkitCallback(key=shared.key)
+    funcs.callback = RewardkitCallback()
+    funcs.callback.bind(shared)
     funcs.weights = shared.scorer.weights
     return funcs
 
@@ -100,9 +106,8 @@ class _TrlRewards:
         self.max_completion_length = max_completion_length
         self.eos_token_ids = set(eos_token_ids or ())
         self.model: Any = None
-        self.key = uuid.uuid4().hex
         self._last: tuple[str, Scored] | None = None
-        _SHARED[self.key] = self
+        _LIVE[next(_COUNTER)] = self
 
     def func(self, k: int) -> Callable[..., list[float | None]]:
         def reward(prompts: list, completions: list, completion_ids: list[list[int]],
@@ -222,21 +227,22 @@ def _gather(local: list) -> tuple[list[list], int]:
 class RewardkitCallback(TrainerCallback, ExportableState):
     """Connects the reward functions to the trainer and keeps their state in checkpoints."""
 
-    def __init__(self, key: str = "") -> None:
-        self.key = key
+    def __init__(self) -> None:
+        self._shared: _TrlRewards | None = None
+
+    def bind(self, shared: _TrlRewards) -> None:
+        self._shared = shared
 
     @property
     def shared(self) -> _TrlRewards:
-        shared = _SHARED.get(self.key)
-        if shared is None and len(_SHARED) == 1:
-            # Rebuilt by `restore_callback_states_from_checkpoint` with the key of the process
-            # that saved it: the only live set of reward functions is ours.
-            shared = next(iter(_SHARED.values()))
-            self.key = shared.key
-        if shared is None:
-            raise UserError("RewardkitCallback: no matching reward functions; pass the callback "
-                            "that make_reward_funcs returned (funcs.callback)")
-        return shared
+        if self._shared is None:
+            # Rebuilt by transformers from a checkpoint: the reward functions made last are the
+            # ones the new trainer was given (they are made before the trainer).
+            if not _LIVE:
+                raise UserError("RewardkitCallback: no reward functions; pass the callback "
+                                "that make_reward_funcs returned (funcs.callback)")
+            self._shared = _LIVE[max(_LIVE)]
+        return self._shared
 
     def _configure(self, args: Any, model: Any, processing_class: Any) -> None:
         shared = self.shared
@@ -268,5 +274,5 @@ class RewardkitCallback(TrainerCallback, ExportableState):
 
     def state(self) -> dict:
         """Saved in trainer_state.json; `on_train_begin` reads it back on resume."""
-        return {"args": {"key": self.key},
+        return {"args": {},
                 "attributes": {"reward_state": self.shared.scorer.state_dict()}}
