@@ -225,3 +225,25 @@ def test_get_reward_logs_zero_not_null_for_openrlhf_unless_asked(serve, tokenize
     got = httpx.post(s.url + "/get_reward", json=unjudged | {"keep_nulls": True}).json()
     assert got["extra_logs"]["rewardkit/accuracy"] == [None]
     assert s.stop() == 0
+
+
+def test_groups_per_step_learns_once_per_training_step(serve):
+    """One-sample requests, groups of 4, 3 prompts per step: with --groups-per-step 3 every
+    group of a step is scored with the state of earlier steps, as in training."""
+    s = serve("--task", parity.TASK, "--reward", "accuracy", "--reward", "helpers.novelty",
+              "--max-new-tokens", str(parity.BUDGET), "--group-size", "4",
+              "--groups-per-step", "3")
+    novelty = []
+    for step, lines in enumerate(parity.steps()[:2]):
+        bodies = [{"query": [c["text"]], "prompts": [line["prompt"]], "labels": [line["answer"]],
+                   "responses": [c["text"]], "num_tokens": [c["num_tokens"]],
+                   "finish_reasons": [c["finish_reason"]], "group_ids": [f"{step}-{line['id']}"]}
+                  for line in lines for c in line["completions"]]
+        replies = asyncio.run(_post_each(s.url + "/get_reward", bodies))
+        novelty.append([r.json()["extra_logs"]["rewardkit/helpers.novelty"][0] for r in replies])
+    # novelty = 1/(1 + completions learned from in earlier steps): 0 before step 0, 12 before
+    # step 1, for every group of the step (learning per group would give 1/13, 1/17, 1/21).
+    assert novelty[0] == [1.0] * 12
+    assert novelty[1] == pytest.approx([1 / 13] * 12)
+    assert httpx.get(s.url + "/health").json()["steps_done"] == 2
+    assert s.stop() == 0

@@ -1,7 +1,7 @@
 r"""`rewardkit serve`: rewardkit's rewards over HTTP, for OpenRLHF and any other client.
 
     rewardkit serve --task math --reward accuracy --reward kimi_length:weight=0.4 \
-        --tokenizer ./policy --max-new-tokens 1024 --group-size 8 --port 5000
+        --tokenizer ./policy --max-new-tokens 1024 --group-size 8 --groups-per-step 128
 
 Endpoints (JSON; bound to 127.0.0.1 unless --host says otherwise):
 
@@ -54,6 +54,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-new-tokens", type=int, help="sampling budget (truncation, /get_reward)")
     p.add_argument("--group-size", type=int, default=1,
                    help="completions per prompt (OpenRLHF n_samples_per_prompt; default 1)")
+    p.add_argument("--groups-per-step", type=int, default=1,
+                   help="groups per training step: stateful rewards learn once per this many "
+                        "(OpenRLHF --rollout.batch_size; default 1)")
     p.add_argument("--group-wait-s", type=float, default=60.0,
                    help="score a partial group after this many seconds (default 60)")
     p.add_argument("--api-key", help=f"require this key on POSTs (or set {API_KEY_ENV})")
@@ -87,6 +90,8 @@ def build_server(args: argparse.Namespace) -> "RewardServer":
         raise UserError(f"--port must be in 0..65535, got {args.port}")
     if args.group_size < 1:
         raise UserError(f"--group-size must be >= 1, got {args.group_size}")
+    if args.groups_per_step < 1:
+        raise UserError(f"--groups-per-step must be >= 1, got {args.groups_per_step}")
     if not args.group_wait_s > 0:
         raise UserError(f"--group-wait-s must be > 0, got {args.group_wait_s}")
     if args.tokenizer is not None and args.max_new_tokens is None:
@@ -118,7 +123,8 @@ def build_server(args: argparse.Namespace) -> "RewardServer":
                if args.tokenizer is not None else None)
     key = args.api_key or os.environ.get(API_KEY_ENV) or None
     return RewardServer(scorer, counter, max_new_tokens=args.max_new_tokens,
-                        group_size=args.group_size, wait_s=args.group_wait_s,
+                        group_size=args.group_size, groups_per_step=args.groups_per_step,
+                        wait_s=args.group_wait_s,
                         api_key=key, save_state=args.save_state, port_file=args.port_file)
 
 
@@ -144,12 +150,13 @@ class RewardServer:
     """The FastAPI app and what it needs at shutdown."""
 
     def __init__(self, scorer: Any, counter: Any, *, max_new_tokens: "int | None",
-                 group_size: int, wait_s: float,
+                 group_size: int, groups_per_step: int, wait_s: float,
                  api_key: "str | None", save_state: "Path | None",
                  port_file: "Path | None") -> None:
         self.scorer, self.counter, self.api_key = scorer, counter, api_key
         self.max_new_tokens = max_new_tokens
         self.group_size, self.wait_s = group_size, wait_s
+        self.groups_per_step = groups_per_step
         self.save_state, self.port_file = save_state, port_file
         self.grouper: Any = None
         self.requests = 0
@@ -173,10 +180,12 @@ class RewardServer:
         async def lifespan(app):
             budget = self.max_new_tokens or 1  # /get_reward refuses to run without it
             self.grouper = Grouper(self.scorer, group_size=self.group_size, wait_s=self.wait_s,
-                                   max_new_tokens=budget)
+                                   max_new_tokens=budget, groups_per_step=self.groups_per_step)
             yield
             self.grouper.flush()
             await asyncio.sleep(0)
+            async with self.grouper.lock:
+                self.grouper.learn()  # the unfinished step's groups
             self.write_state()
 
         app = FastAPI(title="rewardkit serve", lifespan=lifespan)

@@ -138,9 +138,13 @@ class EngineScorer:
         scores = self.scorer.score(groups, step=step)  # P arrays of (G, K)
         totals = [total_reward(s, self.scorer.weights) for s in scores]  # P arrays of (G,)
         if learn:
-            self.scorer.end_step(groups, step=step)
-            self.steps_done += 1
+            self.learn(groups, step=step)
         return scores, totals
+
+    def learn(self, groups: Sequence[Group], *, step: int | None = None) -> None:
+        """Stateful rewards learn from these scored groups as one batch; the step count grows."""
+        self.scorer.end_step(groups, step=self.steps_done if step is None else step)
+        self.steps_done += 1
 
     def score_batch(self, samples: Sequence[Sample], keys: Sequence[Hashable], *,
                     max_new_tokens: int, step: int | None = None, learn: bool = True,

@@ -20,8 +20,12 @@ the token count or the truncation flag, so `Grouper`:
   trailing EOS token string ends it ("stop", the EOS counted as in `rewardkit train`); without
   EOS, a response of `max_new_tokens` tokens or more was cut off ("length"). Re-tokenizing
   decoded text can differ from the sampled ids by a token at merge boundaries.
-- learns (stateful rewards such as HAPO) after every scored batch; requests carry no step, so a
-  batch is a group or a request's groups, never a training step.
+- steps: requests carry no step, so the server counts groups. With `groups_per_step` = the
+  number of prompts per training step (OpenRLHF's `--rollout.batch_size`), stateful
+  rewards (HAPO, LASER-D) learn once per that many scored groups, as in training, and every
+  group of a step is scored with the state of earlier steps; with 1 (the default) they learn
+  after every group. Step-indexed schedules (LASER-D's re-estimates, `budget_curriculum`) count
+  these steps. Groups of an unfinished step are learned from at shutdown.
 
 A total that is NaN (the verifier could not judge) is returned as reward 0.0, since OpenRLHF
 needs a number, and so is a per-reward value in `extra_logs` that does not apply;
@@ -183,9 +187,13 @@ class Grouper:
     """
 
     def __init__(self, scorer: EngineScorer, *, group_size: int, wait_s: float,
-                 max_new_tokens: int) -> None:
+                 max_new_tokens: int, groups_per_step: int = 1) -> None:
         if group_size < 1:
             raise UserError(f"--group-size must be >= 1, got {group_size}")
+        if groups_per_step < 1:
+            raise UserError(f"--groups-per-step must be >= 1, got {groups_per_step}")
+        self.groups_per_step = groups_per_step
+        self.unlearned: list = []  # scored groups of the step in progress
         if not wait_s > 0:
             raise UserError(f"--group-wait-s must be > 0, got {wait_s}")
         self.scorer, self.group_size, self.wait_s = scorer, group_size, wait_s
@@ -221,6 +229,12 @@ class Grouper:
         for key in list(self.pending):
             self._expire(key, self.pending[key])
 
+    def learn(self) -> None:
+        """End the step in progress: stateful rewards learn from its scored groups."""
+        if self.unlearned:
+            self.scorer.learn(self.unlearned)
+            self.unlearned = []
+
     def _take(self, key: str) -> _Pending:
         p = self.pending.pop(key)
         if p.timer is not None:
@@ -255,7 +269,10 @@ class Grouper:
         verified = await asyncio.to_thread(self.scorer.verify, groups)
         async with self.lock:
             scored = self.scorer.score_batch(samples, keys, max_new_tokens=self.max_new_tokens,
-                                             verified=lambda _: verified)
+                                             learn=False, verified=lambda _: verified)
+            self.unlearned.extend(verified)
+            if len(self.unlearned) >= self.groups_per_step:
+                self.learn()
         sizes = {i: len(m) for m in members for i in m}
         return [self._result(scored, i, sizes[i]) for i in range(len(samples))]
 
@@ -300,8 +317,8 @@ class _LoopThread:
 
 
 def make_reward_func(task: str | Task, rewards: Sequence[RewardLike], *, tokenizer: str | Any,
-                     max_new_tokens: int, group_size: int = 1, wait_s: float = 60.0,
-                     timeout_s: float | None = None):
+                     max_new_tokens: int, group_size: int = 1, groups_per_step: int = 1,
+                     wait_s: float = 60.0, timeout_s: float | None = None):
     """OpenRLHF's local form: put `reward_func = make_reward_func(...)` in a Python file and
     pass the file as `--reward.remote_url`. `group_size` = `--rollout.n_samples_per_prompt`.
 
@@ -311,7 +328,8 @@ def make_reward_func(task: str | Task, rewards: Sequence[RewardLike], *, tokeniz
     counter = TokenCounter(tokenizer, max_new_tokens)
     scorer = EngineScorer(task, rewards, timeout_s=timeout_s)
     runner = _LoopThread()
-    grouper = runner.run(lambda: _make_grouper(scorer, group_size, wait_s, max_new_tokens))
+    grouper = runner.run(lambda: _make_grouper(scorer, group_size, wait_s, max_new_tokens,
+                                               groups_per_step))
 
     def reward_func(queries: list[str], prompts: list[str], labels: list, **kwargs: Any) -> dict:
         try:
@@ -333,5 +351,6 @@ def make_reward_func(task: str | Task, rewards: Sequence[RewardLike], *, tokeniz
 
 
 async def _make_grouper(scorer: EngineScorer, group_size: int, wait_s: float,
-                        max_new_tokens: int) -> Grouper:
-    return Grouper(scorer, group_size=group_size, wait_s=wait_s, max_new_tokens=max_new_tokens)
+                        max_new_tokens: int, groups_per_step: int) -> Grouper:
+    return Grouper(scorer, group_size=group_size, wait_s=wait_s, max_new_tokens=max_new_tokens,
+                   groups_per_step=groups_per_step)
