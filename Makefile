@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	# The CPU build first, so nothing below can pull a CUDA build of torch.
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e ".[train,tasks,dev]"
+	$(BIN)/pip install -q -e ".[train,tasks,dev,integrations]"
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -15,7 +15,7 @@ from rewardkit.errors import UserError
 from rewardkit.openmp import choose_wait_policy
 
 # Subcommand modules, in the order `rewardkit --help` lists them.
-COMMANDS = ["demo", "train", "sft", "eval", "compare", "score", "rewards", "tiny_model"]
+COMMANDS = ["demo", "train", "sft", "eval", "compare", "score", "serve", "rewards", "tiny_model"]
 # The ones that keep torch busy for long enough to care how its threads wait.
 TORCH_HEAVY = {"demo", "train", "sft", "eval"}
 
