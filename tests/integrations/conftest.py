@@ -17,3 +17,16 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_accelerate_state():
+    """TRL's trainer leaves accelerate's process-wide state behind (mixed precision bf16 by
+    TRL's default); a later `rewardkit train` in this process would inherit it and train under
+    bf16. Reset it after each test so tests do not depend on their order."""
+    yield
+    from accelerate.state import AcceleratorState, GradientState, PartialState
+
+    AcceleratorState._reset_state(reset_partial_state=True)
+    GradientState._reset_state()
+    PartialState._reset_state()
