@@ -109,6 +109,20 @@ class CheckpointConfig:
 
 
 @dataclass
+class VerifyConfig:
+    """The verification service (rewardkit.verify): worker pool and deadlines."""
+
+    workers: int = 0
+    """worker processes for slow checks (math-verify); 0 = this machine's cores"""
+    timeout_s: float = 5.0
+    """wall-clock deadline per completion; an overrun is status "timeout", correct=None"""
+    memory_mb: int = 4096
+    """address-space cap per worker (RLIMIT_AS); an overrun is status 'error'"""
+    max_failed_frac: float = 0.05
+    """warn loudly when more than this share of a step's verdicts could not be judged"""
+
+
+@dataclass
 class TrainConfig:
     model: str = ""
     """a local model directory (HF format) or hub id"""
@@ -136,6 +150,7 @@ class TrainConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     filters: FiltersConfig = field(default_factory=FiltersConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    verify: VerifyConfig = field(default_factory=VerifyConfig)
     eval_every: int = 0
     """evaluate on held-out problems every N steps (0 = never)"""
     eval_problems: int = 64
@@ -320,7 +335,8 @@ _AT_LEAST = {
     "sampling.temperature": 0.0, "optim.lr": 0.0, "optim.minibatch_size": 1, "optim.epochs": 1,
     "optim.updates_per_epoch": 1, "optim.warmup_steps": 0, "filters.max_refill_rounds": 0,
     "checkpoint.every": 0, "checkpoint.keep": 1, "lora_rank": 0, "loss.kl_coef": 0.0,
-    "eval_every": 0,
+    "eval_every": 0, "verify.workers": 0, "verify.timeout_s": 0.001, "verify.memory_mb": 64,
+    "verify.max_failed_frac": 0.0,
 }
 
 

@@ -9,14 +9,22 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from rewardkit.errors import UserError
 from rewardkit.types import Group, Problem
 
 Verdict = tuple["bool | None", str]  # (correct, status)
+
+
+class Defer(NamedTuple):
+    """A check the caller's process cannot settle cheaply: `Task.decide(gold_answer, key)` runs
+    in a worker process under a deadline. `key` is all it needs besides the gold (it is also the
+    cache key, so identical answers are decided once)."""
+
+    key: str
 
 # The answer format every task's prompt asks for: reasoning, then \boxed{answer}.
 ANSWER_INSTRUCTION = (
@@ -156,20 +164,34 @@ class Task:
             return False
         if gold is None:
             return False
-        return self._check_safely(gold, f"\\boxed{{{other}}}")[0] is True
+        try:
+            return self.check(gold, f"\\boxed{{{other}}}")[0] is True
+        except Exception:
+            return False
+
+    # -- verification (rewardkit.verify runs these) -------------------------------------------
+    def triage(self, gold: Any, text: str) -> tuple[str | None, Verdict | Defer]:
+        """(extracted answer, verdict) for one reply, or a `Defer` for what needs a worker.
+
+        Runs in the caller's process, so it must be fast on any input (linear in the text).
+        The default settles everything here with `check`.
+        """
+        return self.extract_answer(text), self.check(gold, text)
+
+    def decide(self, gold_answer: str, key: str) -> Verdict:
+        """The slow part of a check, in a worker process: the raw gold answer and a `Defer` key."""
+        raise NotImplementedError(f"task {self.name!r} defers no checks")
+
+    def cache_id(self) -> str:
+        """Identifies the task and its settings in the verdict cache."""
+        return f"{type(self).__module__}.{type(self).__qualname__}:{sorted(vars(self).items())}"
 
     def verify(self, group: Group) -> Group:
-        """The group with one verdict and status per completion; the gold is parsed once."""
-        gold = self.parse_gold(group.problem.answer)
-        if gold is None:
-            verdicts: Sequence[Verdict] = [(None, "unparseable_gold")] * len(group)
-        else:
-            verdicts = [self._check_safely(gold, c.text) for c in group.completions]
-        answers = [self.extract_answer(c.text) for c in group.completions]
-        return group.with_verdicts([v for v, _ in verdicts], [s for _, s in verdicts], answers)
+        """The group with one verdict, status and extracted answer per completion.
 
-    def _check_safely(self, gold: Any, text: str) -> Verdict:
-        try:
-            return self.check(gold, text)
-        except Exception:  # a verifier bug or a hostile string must not stop training
-            return None, "error"
+        Same as `rewardkit.verify_groups(self, [group])[0]`; pass many groups at once to that
+        instead, so the worker pool checks them in parallel.
+        """
+        from rewardkit.verify import verify_groups
+
+        return verify_groups(self, [group])[0]

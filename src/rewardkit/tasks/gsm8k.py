@@ -1,33 +1,51 @@
-"""`gsm8k`: grade-school word problems; the gold is the integer after '####'.
+"""`gsm8k`: grade-school word problems; the gold is the number after '####'.
 
 The reply's answer is the last \\boxed{} after </think>, else the number after a '####', else
-the last number in the answer region; compared numerically (commas, '$' and trailing '.' removed).
+the last number in the answer region. It is compared exactly (as a fraction) with the gold after
+removing what word problems put around a number: currency (`$`, `\\$`), a percent sign,
+thousands separators (`1,234`, `1{,}234`, `1\\,234`; only groups of three digits), a trailing
+period and unit words (`18 dollars`, `5 \\text{ cm}`). A box holding anything else (two numbers,
+an expression) is wrong.
 """
 
 from __future__ import annotations
 
+import re
 from fractions import Fraction
 from typing import Any
 
 from rewardkit.registry import TASKS
 from rewardkit.tasks.base import Task, Verdict, answer_region, last_boxed, last_number
 
+_WRAPPERS = re.compile(r"\\(?:text|mbox|mathrm|textbf)\s*\{([^{}]*)\}")
+_NOISE = re.compile(r"\\[$%!]|[$%]|\\[,;: ]|\{,\}|\\left|\\right|^\s*\(|\)\s*$")
+_AMOUNT = re.compile(
+    r"(?P<sign>-?)\s*(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)"
+    r"\s*(?:[A-Za-z][A-Za-z ./]*)?\.?", re.ASCII)
+_THIN_SEPARATOR = re.compile(r"(?<=\d)\\,(?=\d{3})")
+_FRACTION = re.compile(r"(-?)\\d?frac\{(\d+)\}\{(\d+)\}|(-?\d+)/(\d+)", re.ASCII)
+
 
 def to_number(text: str) -> Fraction | None:
-    """'1,234' -> 1234, '$5.50' -> 11/2, '\\frac{3}{4}' and '3/4' -> 3/4; None if not a number.
+    """The number a short answer states, or None if it states something else.
 
-    >>> to_number("$1,234.") , to_number("\\\\frac{3}{4}"), to_number("x+1")
-    (Fraction(1234, 1), Fraction(3, 4), None)
+    >>> to_number("$1,234."), to_number("\\\\frac{3}{4}"), to_number("18 \\\\text{ dollars}")
+    (Fraction(1234, 1), Fraction(3, 4), Fraction(18, 1))
+    >>> to_number("25\\\\%"), to_number("x+1"), to_number("1,23"), to_number("3 or 4")
+    (Fraction(25, 1), None, None, None)
     """
-    s = text.strip().replace(",", "").replace("$", "").replace("\\!", "").rstrip(".").strip()
-    s = s.removeprefix("\\text{").removesuffix("}") if s.startswith("\\text{") else s
-    if s.startswith(("\\frac{", "\\dfrac{")) and s.endswith("}"):
-        num, _, den = s.split("{", 1)[1][:-1].partition("}{")
-        s = f"{num}/{den}"
-    try:
-        return Fraction(s)
-    except (ValueError, ZeroDivisionError):
-        return None
+    s = _WRAPPERS.sub(r" \1 ", text.replace("\u2212", "-"))
+    s = _NOISE.sub(" ", _THIN_SEPARATOR.sub(",", s.replace("{,}", ","))).strip()
+    if (m := _AMOUNT.fullmatch(s)) is not None:
+        value = Fraction(m["num"].replace(",", ""))
+        return -value if m["sign"] else value
+    if (m := _FRACTION.fullmatch(s.replace(" ", ""))) is not None:
+        sign, num, den = (m[1], m[2], m[3]) if m[2] is not None else ("", m[4], m[5])
+        if int(den) == 0:
+            return None
+        value = Fraction(int(num), int(den))
+        return -value if sign else value
+    return None
 
 
 class GSM8KTask(Task):

@@ -1,25 +1,139 @@
-"""`math`: competition math (MATH-500 and the like), checked by math-verify.
+"""`math`: competition math (MATH-500 and the like), checked by math-verify in worker processes.
 
-Extraction prefers the last \\boxed{} after </think>; without one, math-verify's own extraction
-over the answer region takes the last LaTeX or plain expression. The gold is parsed once per group.
-math-verify's timeout uses SIGALRM, which only works in the main thread: there it is on
-(`timeout_seconds`); in other threads it is off and a later hardened verifier runs checks in
-worker processes instead (RELIABILITY.md §3).
+Extraction policy (what counts as the reply's answer):
+
+- The answer region is the text after the last `</think>` (the whole reply if there is none).
+- The last `\\boxed{}` (or `\\fbox{}`) in the answer region is the answer. If the region has
+  several boxed answers that differ (after removing spaces, `\\left`/`\\right`, `\\!`/`\\,`, a
+  trailing period, `\\dfrac`->`\\frac`, and unless all are simple numbers of one value, like
+  `\\frac12` and `0.5`), the reply is wrong: spraying candidates is not answering.
+  More than `MAX_BOXES` boxes, or a box longer than `MAX_ANSWER_CHARS`, is also wrong.
+- When the gold is single-valued (no top-level comma or semicolon, no " or ", no `\\pm`), an
+  answer that lists alternatives is wrong: " or ", "\\text{or}", `\\pm`/`\\mp`, a top-level
+  comma or semicolon ("1, 2, 3"); "1,000" with three-digit groups is a number, not a list.
+- An answer written with look-alike digits or letters (digits of other scripts, fullwidth
+  forms, mathematical alphanumerics such as `𝟑` or `𝑥`) is wrong: normalising them would let
+  visually deceptive answers through, and a model is asked for plain LaTeX.
+- Without any box, math-verify's own extraction reads the last 300 characters of the region.
+
+Verdicts: plain integers, decimals and simple fractions (`3`, `-0.25`, `1,000`, `\\frac{3}{4}`,
+`-3/4`) on both sides compare exactly in the caller's process, without sympy. Everything else is
+deferred to a worker, which calls math-verify as `verify(gold, prediction)` (the order matters:
+an interval gold must not accept an echoed inequality) with math-verify's own SIGALRM timeouts
+off; the pool's deadline stops it instead. Before parsing, `\\mathrm{e}`, `\\mathrm{i}`,
+`\\mathrm{d}` become plain letters, and a side whose LaTeX parse fell back to a partial string
+(math-verify 0.9.0 then matches the numbers it saw, so gold `1+\\frac{1}{\\mathrm{e}}` accepted
+`1-\\frac{1}{\\mathrm{e}}`) counts as unparsed: a wrong reply, or an unparseable gold.
 """
 
 from __future__ import annotations
 
-import threading
-from typing import Any
+import re
+from fractions import Fraction
+from functools import lru_cache
+from typing import Any, NamedTuple
 
 from rewardkit.registry import TASKS
-from rewardkit.tasks.base import Task, Verdict, answer_region, last_boxed
+from rewardkit.tasks.base import Defer, Task, Verdict, answer_region
 
-TIMEOUT_S = 5
+MAX_BOXES = 20
+MAX_ANSWER_CHARS = 2_000
+FALLBACK_CHARS = 300
+
+_BOX_OPEN = re.compile(r"\\(?:boxed|fbox)\s*\{")
+_BRACE = re.compile(r"[{}]")
+_NOISE = re.compile(r"\\left|\\right|\\[!,;: ]|\s+|\.$")
+_ALTERNATIVES = re.compile(r"\bor\b|\\pm|\\mp|±|∓")
+_THOUSANDS = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?", re.ASCII)
+_DECIMAL = re.compile(r"-?(?:\d+(?:\.\d*)?|\.\d+)", re.ASCII)
+_FRAC = re.compile(r"(-?)\\[dt]?frac\{(-?\d+)\}\{(\d+)\}|(-?)\\[dt]?frac(\d)(\d)", re.ASCII)
+_SLASH = re.compile(r"(-?\d+)/(\d+)", re.ASCII)
+# Digits of other scripts, fullwidth forms, mathematical alphanumerics.
+_LOOKALIKE = re.compile(r"[^\x00-\x7f](?<=\d)|[\uff00-\uffef\U0001d400-\U0001d7ff]")
+_UPRIGHT_CONSTANT = re.compile(r"\\(?:mathrm|text|operatorname)\{\s*([eid])\s*\}")
 
 
-def _timeout() -> int | None:
-    return TIMEOUT_S if threading.current_thread() is threading.main_thread() else None
+def boxed_answers(text: str) -> list[str] | None:
+    """Contents of the top-level \\boxed{} / \\fbox{} in `text`, in order; None if there are more
+    than MAX_BOXES (a spray). An unbalanced last box (a cut-off reply) is left out. Linear time.
+
+    >>> boxed_answers(r"\\boxed{\\frac{1}{2}} then \\fbox{3} and \\boxed{x")
+    ['\\\\frac{1}{2}', '3']
+    """
+    out: list[str] = []
+    pos = 0
+    while (m := _BOX_OPEN.search(text, pos)) is not None:
+        if len(out) >= MAX_BOXES:
+            return None
+        depth, end = 1, None
+        for brace in _BRACE.finditer(text, m.end()):
+            depth += 1 if brace.group() == "{" else -1
+            if depth == 0:
+                end = brace.start()
+                break
+        if end is None:
+            break
+        out.append(text[m.end():end].strip())
+        pos = end + 1
+    return out
+
+
+def _normal(answer: str) -> str:
+    return _NOISE.sub("", answer).replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
+
+
+def _differ(boxes: list[str]) -> bool:
+    """True if the boxed answers are not all the same (as written, or as simple numbers)."""
+    if len({_normal(b) for b in boxes}) == 1:
+        return False
+    return len({simple_number(b) for b in boxes}) != 1 or simple_number(boxes[0]) is None
+
+
+def _top_level_separators(answer: str) -> bool:
+    """True if `answer` has a comma or semicolon outside all brackets (not a thousands comma)."""
+    if simple_number(answer) is not None:  # "1,000", "1{,}000", "1\\,000": one number
+        return False
+    depth = 0
+    for ch in answer:
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif ch in ",;" and depth == 0:
+            return True
+    return False
+
+
+def simple_number(answer: str) -> Fraction | None:
+    """An integer, decimal or simple fraction as an exact Fraction; None for anything else.
+
+    >>> simple_number("1,000"), simple_number("-\\\\frac{3}{4}"), simple_number("0.50")
+    (Fraction(1000, 1), Fraction(-3, 4), Fraction(1, 2))
+    >>> simple_number("\\\\sqrt{2}") is None, simple_number("1/0") is None
+    (True, True)
+    """
+    s = answer.strip().strip("$").replace("\\!", "").replace(" ", "")
+    s = s.replace("{,}", ",").replace("\\,", ",")  # LaTeX thousands separators
+    if _THOUSANDS.fullmatch(s):
+        s = s.replace(",", "")
+    if _DECIMAL.fullmatch(s):
+        return Fraction(s)
+    if (m := _FRAC.fullmatch(s)) is not None:
+        sign, num, den = (m[1], m[2], m[3]) if m[2] is not None else (m[4], m[5], m[6])
+    elif (m := _SLASH.fullmatch(s)) is not None:
+        sign, num, den = "", m[1], m[2]
+    else:
+        return None
+    if int(den) == 0:
+        return None
+    value = Fraction(int(num), int(den))
+    return -value if sign else value
+
+
+class MathGold(NamedTuple):
+    answer: str  # the gold as written
+    number: Fraction | None  # exact value when it is a simple number
+    single_valued: bool  # no top-level list separator
 
 
 class MathTask(Task):
@@ -28,27 +142,70 @@ class MathTask(Task):
     answer_key = "answer"
 
     def parse_gold(self, answer: str | None) -> Any:
-        from math_verify import parse
-
         if answer is None or not answer.strip():
             return None
-        gold = parse(f"\\boxed{{{answer}}}", parsing_timeout=_timeout())
-        return gold or None
+        answer = answer.strip()
+        single = not _top_level_separators(answer) and not _ALTERNATIVES.search(answer)
+        return MathGold(answer, simple_number(answer), single)
 
-    def check(self, gold: Any, text: str) -> Verdict:
-        from math_verify import parse, verify
-        from math_verify.errors import TimeoutException
+    def extract_answer(self, text: str) -> str | None:
+        boxes = boxed_answers(answer_region(text))
+        return boxes[-1] if boxes else None
 
-        boxed = last_boxed(answer_region(text))
-        source = f"\\boxed{{{boxed}}}" if boxed is not None else answer_region(text)[-300:]
-        try:
-            predicted = parse(source, parsing_timeout=_timeout())
-            if not predicted:
-                return False, "ok"
-            # Order matters: verify(gold, prediction) (RELIABILITY.md §3, asymmetry).
-            return bool(verify(gold, predicted, timeout_seconds=_timeout())), "ok"
-        except TimeoutException:
-            return None, "timeout"
+    def triage(self, gold: MathGold, text: str) -> tuple[str | None, Verdict | Defer]:
+        """The extraction policy above; exact comparison of simple numbers; else a Defer.
+
+        >>> t = MathTask(); g = t.parse_gold("3")
+        >>> t.triage(g, "<think>\\\\boxed{2}</think> so \\\\boxed{3}")
+        ('3', (True, 'ok'))
+        >>> t.triage(g, "\\\\boxed{1} or \\\\boxed{3}"), t.triage(g, "\\\\boxed{\\\\pm 3}")
+        (('3', (False, 'ok')), ('\\\\pm 3', (False, 'ok')))
+        """
+        region = answer_region(text)
+        boxes = boxed_answers(region)
+        if boxes is None or any(len(b) > MAX_ANSWER_CHARS for b in boxes):
+            return None, (False, "ok")
+        if not boxes:
+            return None, Defer(region[-FALLBACK_CHARS:])
+        answer = boxes[-1]
+        if _differ(boxes) or _LOOKALIKE.search(answer):
+            return answer, (False, "ok")
+        if gold.single_valued and (_ALTERNATIVES.search(answer) or _top_level_separators(answer)):
+            return answer, (False, "ok")
+        number = simple_number(answer)
+        if gold.number is not None and number is not None:
+            return answer, (number == gold.number, "ok")
+        return answer, Defer(f"\\boxed{{{answer}}}")
+
+    def decide(self, gold_answer: str, key: str) -> Verdict:
+        """math-verify's `verify(gold, prediction)`, in a worker (no timeouts of its own)."""
+        from math_verify import verify
+
+        gold = _parse_gold_once(gold_answer.strip())
+        if gold is None:
+            return None, "unparseable_gold"
+        predicted = _parse(key)
+        if predicted is None:
+            return False, "ok"
+        return bool(verify(gold, predicted, timeout_seconds=None)), "ok"
+
+
+def _parse(source: str) -> list | None:
+    """math-verify's parse with upright constants made plain; None if nothing parsed or the
+    LaTeX parse fell back to a fragment (its expression string has unbalanced braces)."""
+    from math_verify import parse
+
+    parsed = parse(_UPRIGHT_CONSTANT.sub(r"\1", source), parsing_timeout=None)
+    if not parsed:
+        return None
+    text = parsed[-1] if isinstance(parsed[-1], str) else ""
+    return None if text.count("{") != text.count("}") else parsed
+
+
+@lru_cache(maxsize=4096)
+def _parse_gold_once(answer: str) -> list | None:
+    """Each worker parses a gold once, then reuses it for every reply to that problem."""
+    return _parse(f"\\boxed{{{answer}}}")
 
 
 TASKS.register("math")(MathTask)

@@ -1,0 +1,11 @@
+"""The verification service: every verdict rewardkit computes comes from `verify_groups`.
+
+See `service.verify_groups` for the contract (statuses, deadlines, threads, asyncio), `pool.py`
+for the worker pool and why it is pebble's, `stats.py` for the per-step status shares.
+"""
+
+from rewardkit.verify.service import CACHE, averify_groups, configure, shutdown, verify_groups
+from rewardkit.verify.stats import failed_fraction, status_fractions, warn_if_failing
+
+__all__ = ["CACHE", "averify_groups", "configure", "failed_fraction", "shutdown",
+           "status_fractions", "verify_groups", "warn_if_failing"]

@@ -1,0 +1,125 @@
+"""`verify_groups`: verdicts for a whole batch of groups, with a deadline per completion.
+
+For each group the gold is parsed once (`Task.parse_gold`, in the caller's process); each reply
+is then triaged in the caller's process (`Task.triage`: extraction and exact fast paths such as
+plain numbers, linear time on any input). Only what needs a slow checker (math-verify/sympy) is
+deferred: identical (task, gold, key) pairs are decided once per batch, looked up in a bounded
+LRU cache shared across calls, and the rest run in the worker pool (`pool.py`) with a wall-clock
+deadline each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+from rewardkit.tasks.base import Defer, Task, Verdict
+from rewardkit.types import Group
+from rewardkit.verify import worker
+from rewardkit.verify.cache import VerdictCache
+from rewardkit.verify.pool import POOL
+
+CACHE = VerdictCache(100_000)
+
+Slot = tuple[int, int]  # (group index, completion index)
+
+
+def configure(*, workers: int | None = None, timeout_s: float | None = None,
+              memory_mb: int | None = None, cache_size: int | None = None) -> None:
+    """Set the shared pool's size, the default deadline per completion, each worker's memory cap
+    and the cache's capacity; unset arguments keep their values. A changed pool size or memory
+    cap takes effect at the next call (the pool restarts)."""
+    from rewardkit.errors import UserError
+
+    for key, value in (("workers", workers), ("timeout_s", timeout_s),
+                       ("memory_mb", memory_mb), ("cache_size", cache_size)):
+        if value is not None and not value > 0:
+            raise UserError(f"verify.{key} must be > 0, got {value!r}")
+    if workers is not None:
+        POOL.workers = int(workers)
+    if timeout_s is not None:
+        POOL.timeout_s = float(timeout_s)
+    if memory_mb is not None:
+        POOL.memory_mb = int(memory_mb)
+    if cache_size is not None:
+        CACHE.capacity = int(cache_size)
+
+
+def _resolve(task: str | Task) -> Task:
+    if isinstance(task, Task):
+        return task
+    from rewardkit.tasks import get_task
+
+    return get_task(task)
+
+
+def _safely(fn: Any, *args: Any) -> Any:
+    try:
+        return fn(*args)
+    except Exception:  # a verifier bug or a hostile string must not stop training
+        return None
+
+
+def verify_groups(task: str | Task, groups: Sequence[Group], *,
+                  timeout_s: float | None = None) -> list[Group]:
+    """The groups with `correct`, `status` and `answers` filled, one entry per completion.
+
+    `task` is a registered task name ("math", "gsm8k", ...) or a `Task`. Statuses: "ok";
+    "timeout" (the check ran past `timeout_s`, default `configure(timeout_s=...)`, 5 s; its
+    worker was killed and replaced); "error" (the check raised or its worker died, e.g. under
+    the memory cap); "unparseable_gold". Every status but "ok" comes with `correct=None`.
+
+    Callable from any thread and from code running inside an asyncio loop (it blocks that
+    thread while the batch runs; `averify_groups` awaits instead). All callers in a process share
+    one pool of worker processes, started on first need (tasks that never defer a check never
+    start it) and sized by `configure(workers=...)` (default: this machine's cores). The pool is
+    stopped at interpreter exit, also after Ctrl-C (workers ignore SIGINT and are killed by
+    the parent's exit handlers; a worker whose parent died is killed by the kernel); `shutdown()`
+    stops it earlier.
+    """
+    task = _resolve(task)
+    task_id = task.cache_id()
+    verdicts: list[list[Verdict | None]] = []
+    answers: list[list[str | None]] = []
+    waiting: dict[tuple[str, str, str], list[Slot]] = {}
+    for g, group in enumerate(groups):
+        gold_answer = group.problem.answer
+        gold = None if gold_answer is None else _safely(task.parse_gold, gold_answer)
+        row_verdicts: list[Verdict | None] = []
+        row_answers: list[str | None] = []
+        for c, completion in enumerate(group.completions):
+            triaged = _safely(task.triage, gold, completion.text) if gold is not None else None
+            answer, verdict = triaged if triaged is not None else (None, (None, "error"))
+            if gold is None:
+                answer = _safely(task.extract_answer, completion.text)
+                verdict = (None, "unparseable_gold")
+            if isinstance(verdict, Defer):
+                key = (task_id, str(gold_answer), verdict.key)
+                verdict = CACHE.get(key)
+                if verdict is None:
+                    waiting.setdefault(key, []).append((g, c))
+            row_verdicts.append(verdict)
+            row_answers.append(answer)
+        verdicts.append(row_verdicts)
+        answers.append(row_answers)
+    keys = list(waiting)
+    decided = POOL.run(worker.decide, [(task, gold, key) for _, gold, key in keys], timeout_s)
+    for key, verdict in zip(keys, decided):
+        if verdict[1] == "ok":  # a timeout or an error may not repeat: never cached
+            CACHE.put(key, verdict)
+        for g, c in waiting[key]:
+            verdicts[g][c] = verdict
+    return [group.with_verdicts([v[0] for v in vs], [v[1] for v in vs], ans)
+            for group, vs, ans in zip(groups, verdicts, answers)]
+
+
+async def averify_groups(task: str | Task, groups: Sequence[Group], *,
+                         timeout_s: float | None = None) -> list[Group]:
+    """`verify_groups` for coroutines: runs it in a thread so the event loop keeps running."""
+    return await asyncio.to_thread(verify_groups, task, groups, timeout_s=timeout_s)
+
+
+def shutdown() -> None:
+    """Stop the worker pool now (it restarts on the next call that needs it)."""
+    POOL.shutdown()
