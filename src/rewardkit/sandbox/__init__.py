@@ -7,6 +7,7 @@ See `runner.py` for what each run gets and `cgroups.py` for the v1/v2 handling. 
 mode runs anyway and marks every status with ":weak".
 """
 
+from rewardkit.sandbox import cgroups, runner  # noqa: F401  (submodules, for tests)
 from rewardkit.sandbox.runner import (
     STATUSES,
     Limits,

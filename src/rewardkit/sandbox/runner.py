@@ -45,14 +45,14 @@ NOBODY = 65534
 STATUSES = ("ok", "runtime_error", "timeout", "memory", "output_limit", "error")
 ISOLATIONS = ("strict", "weak")
 
-# Joins the cgroup(s), sets the rlimits, tells the parent on a pipe only it holds that all of it
-# worked, closes that pipe and becomes the sandbox. Arguments: the pipe's fd, n, n cgroup.procs
-# files, cpu_s, fsize (512-byte blocks in dash), nofile, command...
+# Joins the cgroup(s), sets the rlimits, writes READY to stdout (so the parent knows all of it
+# worked: the program itself only starts after) and becomes the sandbox. Arguments: n, n
+# cgroup.procs files, cpu_s, fsize (512-byte blocks in dash), nofile, command...
+READY = b"rewardkit-sandbox-ready\n"
 _SETUP = (
-    'fd=$1; n=$2; shift 2; '
-    'while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 1; shift; n=$((n-1)); done; '
+    'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 1; shift; n=$((n-1)); done; '
     'ulimit -t "$1" && ulimit -f "$2" && ulimit -n "$3" && ulimit -c 0 || exit 1; shift 3; '
-    'eval "echo ok >&$fd; exec $fd>&-"; exec "$@"'
+    'printf "%s\\n" rewardkit-sandbox-ready && exec "$@"'
 )
 
 
@@ -267,8 +267,7 @@ def _supervise(command: list[str], stdin: bytes, limits: Limits, procs_files: li
     drop = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"] \
         if os.geteuid() == 0 else []
     start = time.monotonic()
-    ready_r, ready_w = os.pipe()
-    argv = ["/bin/sh", "-c", _SETUP, "sh", str(ready_w), str(len(procs_files)), *procs_files,
+    argv = ["/bin/sh", "-c", _SETUP, "sh", str(len(procs_files)), *procs_files,
             str(limits.cpu_seconds), str(limits.file_mb * 2048), str(limits.open_files),
             *drop, *command]
     with tempfile.TemporaryFile() as stdin_file:
@@ -276,16 +275,13 @@ def _supervise(command: list[str], stdin: bytes, limits: Limits, procs_files: li
         stdin_file.seek(0)
         try:
             proc = subprocess.Popen(argv, stdin=stdin_file, stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, pass_fds=(ready_w,), cwd=cwd,
+                                    stderr=subprocess.PIPE, cwd=cwd,
                                     env={"PATH": "/usr/bin:/bin"}, start_new_session=True)
         except OSError as e:
-            os.close(ready_r)
-            os.close(ready_w)
             return RunResult("error", None, "", "", time.monotonic() - start, f"cannot start: {e}")
-    os.close(ready_w)
-    with os.fdopen(ready_r, "rb") as ready:
-        set_up = ready.read() == b"ok\n"
-    out, err, why = _collect(proc, start + limits.wall_s, limits.output_bytes)
+    out, err, why = _collect(proc, start + limits.wall_s, len(READY) + limits.output_bytes)
+    set_up = out.startswith(READY)
+    out = out[len(READY):]
     if why is not None or proc.poll() is None:
         _kill(proc, cg)
     proc.wait()
