@@ -2,6 +2,7 @@
 
 from rewardkit.rewards import (  # noqa: F401  (registration)
     budget,
+    code,
     correctness,
     format,
     hapo,

@@ -99,6 +99,8 @@ def verify_groups(task: str | Task, groups: Sequence[Group], *,
                 verdict = CACHE.get(key)
                 if verdict is None:
                     waiting.setdefault(key, []).append((g, c))
+                elif len(verdict) > 2:  # a deferred check may also state the answer (code: "3/5")
+                    answer = verdict[2]
             row_verdicts.append(verdict)
             row_answers.append(answer)
         verdicts.append(row_verdicts)
@@ -110,6 +112,8 @@ def verify_groups(task: str | Task, groups: Sequence[Group], *,
             CACHE.put(key, verdict)
         for g, c in waiting[key]:
             verdicts[g][c] = verdict
+            if len(verdict) > 2:
+                answers[g][c] = verdict[2]
     return [group.with_verdicts([v[0] for v in vs], [v[1] for v in vs], ans)
             for group, vs, ans in zip(groups, verdicts, answers)]
 
