@@ -97,8 +97,9 @@ def test_sandbox_failure_is_an_error_not_a_zero(monkeypatch):
     monkeypatch.setattr(code_task, "_sandbox", lambda *a: Broken())
     task = get_task("code")
     for row in (IO_ROW, ASSERT_ROW):
-        gold = task.problem_from_row(row, 0).answer
-        assert task.decide(gold, "print(1)") == (None, "error", None)
+        spec = task.gold_of(task.problem_from_row(row, 0))
+        key = json.dumps({"spec": spec, "program": "print(1)"})
+        assert task.decide("None", key) == (None, "error", None)
     g = Group(task.problem_from_row(IO_ROW, 0), [Completion("x", 1)], 8, [None], ["error"],
               [None])
     assert math.isnan(code_tests_passed(g)[0])

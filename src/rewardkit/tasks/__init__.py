@@ -1,7 +1,7 @@
 """Tasks: data rows -> problems -> prompts, and "is this reply correct?". Registered by name."""
 
 from rewardkit.registry import TASKS
-from rewardkit.tasks import code, gsm8k, math, synthetic  # noqa: F401  (registration)
+from rewardkit.tasks import code, gsm8k, math, sql, synthetic  # noqa: F401  (registration)
 from rewardkit.tasks.base import Task
 
 

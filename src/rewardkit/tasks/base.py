@@ -133,6 +133,10 @@ class Task:
         """Parse the gold once per group; None means it cannot be parsed."""
         return answer
 
+    def gold_of(self, problem: Problem) -> Any:
+        """The parsed gold of a problem (tasks whose gold lives in `meta` too override this)."""
+        return None if problem.answer is None else self.parse_gold(problem.answer)
+
     def check(self, gold: Any, text: str) -> Verdict:
         """Compare one reply to the parsed gold. Subclasses override."""
         predicted = self.extract_answer(text)

@@ -1,9 +1,10 @@
 """`code`: the reply is a Python program, run in the sandbox (`rewardkit.sandbox`) against tests.
 
-Data rows: `question` plus either `tests`, a list of `{"stdin": ..., "stdout": ...}` (program
-I/O, as in APPS/CodeContests), or `test_code`, Python asserts over the program's functions (as
-in HumanEval/MBPP). The program is the last fenced ```python block of the answer region (after
-</think>), or the whole answer region when there is none.
+Data rows (and `meta` of `rewardkit score` lines): `question` plus either `tests`, a list of
+`{"stdin": ..., "stdout": ...}` (program I/O, as in APPS/CodeContests), or `test_code`, Python
+asserts over the program's functions (as in HumanEval/MBPP); they stay in `Problem.meta` (the
+gold, `gold_of`; `Problem.answer` is None). The program is the last fenced ```python block of
+the answer region (after </think>), or the whole answer region when there is none.
 
 - I/O tests pass when the whole output matches: per line, runs of whitespace count as one space
   and ends are stripped; trailing empty lines are dropped; the line counts must be equal (so a
@@ -206,6 +207,24 @@ def judge_assert_run(steps: list[dict[str, Any]], stdout: str, sentinel: str) ->
     return results
 
 
+def test_spec(meta: Mapping[str, Any]) -> dict[str, Any]:
+    """{"tests": [...]} or {"test_code": "..."} from a problem's meta; UserError if malformed."""
+    tests, test_code = meta.get("tests"), meta.get("test_code")
+    if (tests is None) == (test_code is None):
+        raise UserError("a code problem needs exactly one of 'tests' (stdin/stdout pairs) or "
+                        "'test_code' (asserts)")
+    if tests is not None:
+        if not isinstance(tests, list) or not tests or not all(
+                isinstance(t, dict) and isinstance(t.get("stdout"), str)
+                and isinstance(t.get("stdin", ""), str) for t in tests):
+            raise UserError("'tests' must be a non-empty list of {\"stdin\": str, \"stdout\": str}")
+        return {"tests": [{"stdin": t.get("stdin", ""), "stdout": t["stdout"]} for t in tests]}
+    if not isinstance(test_code, str):
+        raise UserError("'test_code' must be a string of Python asserts")
+    split_test_code(test_code)
+    return {"test_code": test_code}
+
+
 @lru_cache(maxsize=8)
 def _sandbox(isolation: str, memory_mb: int) -> Any:
     from rewardkit.sandbox import Limits, Sandbox
@@ -218,7 +237,7 @@ class CodeTask(Task):
 
     name = "code"
     prompt_key = "question"
-    answer_key = "_tests"  # the gold is built from `tests` / `test_code` (problem_from_row)
+    answer_key = "_none"  # the gold is `tests` / `test_code`, kept in `meta` (gold_of)
 
     def __init__(self, *, timeout_s: float = 2.0, budget_s: float = 4.0, memory_mb: int = 256,
                  isolation: str = "strict") -> None:
@@ -232,26 +251,10 @@ class CodeTask(Task):
     # -- data -------------------------------------------------------------------------------------
     def problem_from_row(self, row: Mapping[str, Any], index: int) -> Problem:
         problem = super().problem_from_row(row, index)
-        meta = dict(problem.meta)
-        tests, test_code = meta.pop("tests", None), meta.pop("test_code", None)
-        if (tests is None) == (test_code is None):
-            raise UserError("a code problem needs exactly one of 'tests' (stdin/stdout pairs) "
-                            "or 'test_code' (asserts)")
-        if tests is not None:
-            if not isinstance(tests, list) or not tests or not all(
-                    isinstance(t, dict) and isinstance(t.get("stdout"), str)
-                    and isinstance(t.get("stdin", ""), str) for t in tests):
-                raise UserError("'tests' must be a non-empty list of {\"stdin\": str, "
-                                "\"stdout\": str}")
-            spec: dict[str, Any] = {"tests": [{"stdin": t.get("stdin", ""), "stdout": t["stdout"]}
-                                              for t in tests]}
-        else:
-            if not isinstance(test_code, str):
-                raise UserError("'test_code' must be a string of Python asserts")
-            split_test_code(test_code)  # a bad test is the data's fault: say so at load time
-            spec = {"test_code": test_code}
-        return Problem(id=problem.id, prompt=problem.prompt, task=self.name, meta=meta,
-                       answer=json.dumps(spec, sort_keys=True))
+        spec = test_spec(problem.meta)  # a bad test is the data's fault: say so at load time
+        meta = {**{k: v for k, v in problem.meta.items() if k not in ("tests", "test_code")},
+                **spec}
+        return Problem(id=problem.id, prompt=problem.prompt, task=self.name, meta=meta)
 
     def load(self, path: str | Path, *, limit: int | None = None) -> list[Problem]:
         if self.isolation == "strict":
@@ -261,8 +264,7 @@ class CodeTask(Task):
         return super().load(path, limit=limit)
 
     def prompt(self, problem: Problem) -> str:
-        style = CODE_INSTRUCTION_IO if '"tests"' in (problem.answer or "") else \
-            CODE_INSTRUCTION_ASSERT
+        style = CODE_INSTRUCTION_IO if "tests" in problem.meta else CODE_INSTRUCTION_ASSERT
         return f"{problem.prompt}\n{style}\n"
 
     # -- answers ----------------------------------------------------------------------------------
@@ -270,30 +272,26 @@ class CodeTask(Task):
         program = last_python_block(text)
         return program if program.strip() else None
 
-    def parse_gold(self, answer: str | None) -> Any:
-        if answer is None:
-            return None
-        spec = json.loads(answer)
-        if "test_code" in spec:
-            split_test_code(spec["test_code"])
-        return spec
+    def gold_of(self, problem: Problem) -> Any:
+        return test_spec(problem.meta)
 
     def triage(self, gold: Any, text: str) -> tuple[str | None, Verdict | Defer]:
         program = self.extract_answer(text)
         if program is None:
             return None, (False, "ok")
-        return None, Defer(program)
+        return None, Defer(json.dumps({"spec": gold, "program": program}, sort_keys=True))
 
     def decide(self, gold_answer: str, key: str) -> tuple[bool | None, str, str | None]:
-        """Run the program `key` against the gold's tests: (all passed, status, "k/n")."""
+        """Run the program against the tests (both in `key`): (all passed, status, "k/n")."""
         from rewardkit.sandbox import Limits
 
-        spec = json.loads(gold_answer)
+        job = json.loads(key)
+        spec, program = job["spec"], job["program"]
         sandbox = _sandbox(self.isolation, self.memory_mb)
         if "tests" in spec:
-            passed = self._run_io(sandbox, Limits, key, spec["tests"])
+            passed = self._run_io(sandbox, Limits, program, spec["tests"])
         else:
-            passed = self._run_asserts(sandbox, Limits, key, spec["test_code"])
+            passed = self._run_asserts(sandbox, Limits, program, spec["test_code"])
         if passed is None:
             return None, "error", None
         return all(passed), "ok", f"{sum(passed)}/{len(passed)}"

@@ -85,7 +85,7 @@ def verify_groups(task: str | Task, groups: Sequence[Group], *,
     waiting: dict[tuple[str, str, str], list[Slot]] = {}
     for g, group in enumerate(groups):
         gold_answer = group.problem.answer
-        gold = None if gold_answer is None else _safely(task.parse_gold, gold_answer)
+        gold = _safely(task.gold_of, group.problem)
         row_verdicts: list[Verdict | None] = []
         row_answers: list[str | None] = []
         for c, completion in enumerate(group.completions):
