@@ -10,6 +10,7 @@ from rewardkit.rewards import (  # noqa: F401  (registration)
     length,
     logprob,
     repetition,
+    sql,
     toolrl,
 )
 from rewardkit.rewards.base import RewardContext, stateful
