@@ -86,7 +86,7 @@ def sql_partial(group: Group, *, execution: float = 0.5, syntax: float = 0.1,
       schema-linking reward);
     - C, columns: F1 of the outer SELECT's expressions, and W, conditions: F1 of the outer
       WHERE's AND-ed conditions, compared without aliases or table qualifiers (the SELECT and
-      WHERE components of Spider's component matching, Yu et al. 2018,
+      WHERE components of Spider's component matching, Yu et al. 2018 (two empty parts match),
       https://arxiv.org/abs/1809.08887).
 
     Defaults: execution 0.5, syntax 0.1, tables 0.15, columns 0.15, conditions 0.1. A reply
