@@ -127,3 +127,29 @@ def test_expected_literals_never_enter_the_sandbox():
     inside = json.dumps([{k: v for k, v in s.items() if k != "expected"} for s in steps])
     assert "secret-answer" not in inside
     assert steps[1]["operands"] == ["g(2)", "h(3)"]
+
+
+def test_worker_killed_at_the_verify_deadline_leaves_nothing_behind(sandbox):
+    """The pool kills a worker whose check overruns `timeout_s`, mid-sandbox: bwrap dies with
+    its parent (--die-with-parent), and the run's cgroup is swept by the next worker's first
+    run (cgroups.sweep_stale)."""
+    import glob
+    import time
+
+    from rewardkit.sandbox import runner
+    from tests.sandbox.test_containment import _live_nobody_processes
+
+    task = get_task("code")
+    problem = task.problem_from_row({"question": "q", "tests": [{"stdout": "1\n"}]}, 0)
+    hang = Group(problem, [Completion(fenced("import os\nos.fork()\nwhile True:\n    pass"), 5)],
+                 16)
+    (out,) = verify_groups(task, [hang], timeout_s=0.5)
+    assert (out.correct, out.status) == ((None,), ("timeout",))
+    deadline = time.monotonic() + 2.0
+    while _live_nobody_processes() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _live_nobody_processes() == []
+    honest = Group(problem, [Completion(fenced("print(1)"), 5)], 16)
+    assert verify_groups(task, [honest], timeout_s=10)[0].correct == (True,)
+    bases = runner.strict_backend().hierarchy.bases.values()
+    assert [leaf for base in bases for leaf in glob.glob(f"{base}/rk-*")] == []
