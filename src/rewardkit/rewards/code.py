@@ -3,28 +3,32 @@
 from __future__ import annotations
 
 import math
+import re
 
 from rewardkit.registry import REWARDS
 from rewardkit.rewards.base import RewardContext
 from rewardkit.types import Group
 
+_COUNTS = re.compile(r"(\d+)/(\d+)")
 
-def _fraction(answer: str | None) -> float:
-    if answer is None:
-        return 0.0  # no program in the reply
-    passed, _, total = answer.partition("/")
-    return int(passed) / int(total)
+
+def _fraction(correct: bool, answer: str | None) -> float:
+    counts = _COUNTS.fullmatch(answer or "")
+    if counts is None or int(counts[2]) == 0:
+        return float(correct)  # no program, or a verifier that gives no counts: the verdict
+    return int(counts[1]) / int(counts[2])
 
 
 @REWARDS.register("code_tests_passed")
 def code_tests_passed(group: Group, *, ctx: RewardContext | None = None) -> list[float]:
     """passed / total tests for each completion of a `code` task; NaN where the sandbox could
-    not judge (status "error" or "timeout": `correct` is None), 0.0 for a reply with no program.
+    not judge (status "error" or "timeout": `correct` is None); the verdict (1.0 or 0.0) where
+    there are no counts (a reply with no program, or a group from another task).
 
-    Partial credit by the fraction of unit tests passed, as DRIVE ("Data Curation Best Practices
-    for Reinforcement Learning with Verifiable Reward in Competitive Code Generation",
-    https://arxiv.org/abs/2511.06307) and ReST-RL (https://arxiv.org/abs/2508.19576) use. The
-    `code` task's verifier stores "k/n" as each completion's answer; no parameters.
+    Partial credit by the fraction of unit tests passed, as the code-RL papers DRIVE and
+    ReST-RL reward programs (../shared/PAPERS.md, code). Formula: r = k / n, where the `code`
+    task's verifier stores "k/n" (tests passed / tests) as each completion's answer. No
+    parameters.
 
     >>> from rewardkit.testing import make_group
     >>> g = make_group(lengths=[5, 6, 7, 8], correct=[True, False, None, False])
@@ -34,5 +38,5 @@ def code_tests_passed(group: Group, *, ctx: RewardContext | None = None) -> list
     """
     if not group.verified:
         raise ValueError(f"group {group.problem.id!r} has not been verified")
-    return [math.nan if ok is None else _fraction(answer)
+    return [math.nan if ok is None else _fraction(ok, answer)
             for ok, answer in zip(group.correct, group.answers or [None] * len(group))]
