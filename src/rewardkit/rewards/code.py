@@ -25,10 +25,10 @@ def code_tests_passed(group: Group, *, ctx: RewardContext | None = None) -> list
     not judge (status "error" or "timeout": `correct` is None); the verdict (1.0 or 0.0) where
     there are no counts (a reply with no program, or a group from another task).
 
-    Partial credit by the fraction of unit tests passed, as the code-RL papers DRIVE and
-    ReST-RL reward programs (../shared/PAPERS.md, code). Formula: r = k / n, where the `code`
-    task's verifier stores "k/n" (tests passed / tests) as each completion's answer. No
-    parameters.
+    Partial credit by the share of tests passed, the code reward issue 15 attributes to DRIVE
+    and ReST-RL (Zhoubian et al. 2025, https://arxiv.org/abs/2508.19576). Formula: r = k / n,
+    where the `code` task's verifier stores "k/n" (tests passed / tests) as each completion's
+    answer. No parameters.
 
     >>> from rewardkit.testing import make_group
     >>> g = make_group(lengths=[5, 6, 7, 8], correct=[True, False, None, False])
