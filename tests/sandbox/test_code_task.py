@@ -131,8 +131,8 @@ def test_expected_literals_never_enter_the_sandbox():
 
 def test_worker_killed_at_the_verify_deadline_leaves_nothing_behind(sandbox):
     """The pool kills a worker whose check overruns `timeout_s`, mid-sandbox: bwrap dies with
-    its parent (--die-with-parent), and the run's cgroup is swept by the next worker's first
-    run (cgroups.sweep_stale)."""
+    its parent (--die-with-parent), and the run's cgroup is swept by the next run, in any
+    process (cgroups.sweep_stale)."""
     import glob
     import time
 

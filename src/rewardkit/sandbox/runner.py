@@ -154,7 +154,6 @@ def strict_backend() -> _Backend:
                 raise SandboxUnavailable(
                     f"no usable cgroups ({e}); the sandbox needs root on Linux with the memory "
                     "and pids controllers, or pass isolation='weak'") from None
-            cgroups.sweep_stale(hierarchy)
             backend = _Backend(bwrap, hierarchy, _system_binds())
             probe = _run_strict(backend, ["/bin/true"], b"", {}, Limits(wall_s=5.0))
             if probe.status != "ok":
@@ -228,6 +227,9 @@ class Sandbox:
 def _run_strict(backend: _Backend, argv: list[str], stdin: bytes, files: Mapping[str, str],
                 limits: Limits) -> RunResult:
     start = time.monotonic()
+    # A run whose process was killed mid-way (a verification worker at its deadline) leaves its
+    # cgroup behind; any later run, in any process, removes it (a directory listing: cheap).
+    cgroups.sweep_stale(backend.hierarchy)
     with tempfile.TemporaryDirectory(prefix="rk-sandbox-") as host_dir:
         _write_files(Path(host_dir), files)
         try:
