@@ -56,3 +56,14 @@ def test_score_cli_on_examples(sandbox, tmp_path, task, rewards, expected):
     got = [[c["rewards"][rewards[0]] for c in line["completions"]] for line in lines]
     assert got == [pytest.approx(row) for row in expected]
     assert all(c["status"] == "ok" for line in lines for c in line["completions"])
+
+
+def test_score_without_bubblewrap_is_one_line_and_exit_2(tmp_path):
+    env = {"PATH": str(tmp_path), "PYTHONPATH": str(REPO / "src")}  # a PATH with no bwrap
+    proc = subprocess.run([sys.executable, "-m", "rewardkit", "score", "--task", "code",
+                           "--reward", "code_tests_passed", "--input",
+                           str(REPO / "examples/code_rollouts.jsonl")],
+                          capture_output=True, text=True, timeout=60, env=env)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "apt-get install bubblewrap" in proc.stderr
+    assert proc.stdout == ""

@@ -95,7 +95,7 @@ def test_sandbox_failure_is_an_error_not_a_zero(monkeypatch):
         run = run_python
 
     monkeypatch.setattr(code_task, "_sandbox", lambda *a: Broken())
-    task = get_task("code")
+    task = code_task.CodeTask(isolation="weak")  # the sandbox is the broken one above
     for row in (IO_ROW, ASSERT_ROW):
         spec = task.gold_of(task.problem_from_row(row, 0))
         key = json.dumps({"spec": spec, "program": "print(1)"})
@@ -119,7 +119,16 @@ def test_program_is_the_last_python_block_after_think():
 ])
 def test_bad_rows_are_user_errors(row, message):
     with pytest.raises(UserError, match=message):
-        get_task("code").problem_from_row(row, 0)
+        code_task.CodeTask(isolation="weak").problem_from_row(row, 0)
+
+
+def test_strict_code_task_refuses_before_any_work(monkeypatch):
+    from rewardkit.sandbox import SandboxUnavailable, runner
+
+    monkeypatch.setattr(runner, "_backend", None)
+    monkeypatch.setattr(runner.shutil, "which", lambda name: None)
+    with pytest.raises(SandboxUnavailable, match="bubblewrap"):
+        get_task("code")
 
 
 def test_expected_literals_never_enter_the_sandbox():

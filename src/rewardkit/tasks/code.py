@@ -241,12 +241,19 @@ class CodeTask(Task):
 
     def __init__(self, *, timeout_s: float = 2.0, budget_s: float = 4.0, memory_mb: int = 256,
                  isolation: str = "strict") -> None:
+        """`isolation="strict"` (default) raises SandboxUnavailable (a UserError: one line, exit
+        2 in the CLI) here when bubblewrap or cgroups are missing; "weak" runs programs without
+        them (`rewardkit.sandbox.runner`)."""
         for key, value in (("timeout_s", timeout_s), ("budget_s", budget_s),
                            ("memory_mb", memory_mb)):
             if not value > 0:
                 raise UserError(f"code task {key} must be > 0, got {value!r}")
         self.timeout_s, self.budget_s = float(timeout_s), float(budget_s)
         self.memory_mb, self.isolation = int(memory_mb), isolation
+        if isolation == "strict":
+            from rewardkit.sandbox import runner
+
+            runner.strict_backend()  # refuse now, before any work, when there is no sandbox
 
     # -- data -------------------------------------------------------------------------------------
     def problem_from_row(self, row: Mapping[str, Any], index: int) -> Problem:
@@ -255,13 +262,6 @@ class CodeTask(Task):
         meta = {**{k: v for k, v in problem.meta.items() if k not in ("tests", "test_code")},
                 **spec}
         return Problem(id=problem.id, prompt=problem.prompt, task=self.name, meta=meta)
-
-    def load(self, path: str | Path, *, limit: int | None = None) -> list[Problem]:
-        if self.isolation == "strict":
-            from rewardkit.sandbox import runner
-
-            runner.strict_backend()  # refuse before any work when there is no sandbox
-        return super().load(path, limit=limit)
 
     def prompt(self, problem: Problem) -> str:
         style = CODE_INSTRUCTION_IO if "tests" in problem.meta else CODE_INSTRUCTION_ASSERT
