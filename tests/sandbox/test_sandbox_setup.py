@@ -96,3 +96,14 @@ def test_sweep_removes_leaves_of_dead_owners(tmp_path):
     assert cgroups.sweep_stale(hierarchy) == 2
     for base in hierarchy.bases.values():
         assert sorted(p.name for p in base.iterdir()) == [f"rk-{os.getpid()}-0"]
+
+
+def test_run_many_runs_in_parallel_and_keeps_order(sandbox):
+    import time
+
+    jobs = [{"source": f"import time\ntime.sleep(0.4)\nprint({i})"} for i in range(4)]
+    start = time.monotonic()
+    results = sandbox.run_many(jobs, workers=4)
+    elapsed = time.monotonic() - start
+    assert [r.stdout for r in results] == ["0\n", "1\n", "2\n", "3\n"]
+    assert elapsed < 4 * 0.4  # one after another would take at least 1.6 s
