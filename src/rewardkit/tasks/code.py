@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import ast
 import json
+import logging
 import re
 import secrets
 from collections.abc import Mapping
@@ -254,6 +255,10 @@ class CodeTask(Task):
             from rewardkit.sandbox import runner
 
             runner.strict_backend()  # refuse now, before any work, when there is no sandbox
+        elif isolation == "weak":
+            logging.getLogger("rewardkit.sandbox").warning(
+                "code task: isolation='weak' runs model-written programs WITHOUT bubblewrap or "
+                "cgroups (rlimits, an empty environment and uid 65534 only)")
 
     # -- data -------------------------------------------------------------------------------------
     def problem_from_row(self, row: Mapping[str, Any], index: int) -> Problem:
