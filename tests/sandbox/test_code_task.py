@@ -122,6 +122,14 @@ def test_bad_rows_are_user_errors(row, message):
         code_task.CodeTask(isolation="weak").problem_from_row(row, 0)
 
 
+@pytest.mark.parametrize("kwargs, key", [({"isolation": "none"}, "isolation"),
+                                         ({"timeout_s": 0}, "timeout_s"),
+                                         ({"budget_s": -1, "isolation": "weak"}, "budget_s")])
+def test_bad_code_task_settings_are_user_errors(kwargs, key):
+    with pytest.raises(UserError, match=key):
+        code_task.CodeTask(**kwargs)
+
+
 def test_strict_code_task_refuses_before_any_work(monkeypatch):
     from rewardkit.sandbox import SandboxUnavailable, runner
 

@@ -250,6 +250,8 @@ class CodeTask(Task):
             if not value > 0:
                 raise UserError(f"code task {key} must be > 0, got {value!r}")
         self.timeout_s, self.budget_s = float(timeout_s), float(budget_s)
+        if isolation not in ("strict", "weak"):
+            raise UserError(f"code task isolation must be 'strict' or 'weak', got {isolation!r}")
         self.memory_mb, self.isolation = int(memory_mb), isolation
         if isolation == "strict":
             from rewardkit.sandbox import runner
