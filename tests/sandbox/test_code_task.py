@@ -170,3 +170,12 @@ def test_worker_killed_at_the_verify_deadline_leaves_nothing_behind(sandbox):
     assert verify_groups(task, [honest], timeout_s=10)[0].correct == (True,)
     bases = runner.strict_backend().hierarchy.bases.values()
     assert [leaf for base in bases for leaf in glob.glob(f"{base}/rk-*")] == []
+
+
+def test_weak_mode_judges_both_test_styles():
+    task = code_task.CodeTask(isolation="weak")
+    for row, program, expected in [(ASSERT_ROW, "def sq(x):\n    return x * x", "4/4"),
+                                   (IO_ROW, "print(3)", "1/3")]:
+        spec = task.gold_of(task.problem_from_row(row, 0))
+        key = json.dumps({"spec": spec, "program": program})
+        assert task.decide("None", key) == (expected == "4/4", "ok", expected)

@@ -5,8 +5,8 @@ Two processes, so the candidate never holds the run's sentinel:
 
 - the harness makes itself non-dumpable (no ptrace, no /proc/<pid>/mem or fd access by the
   candidate), then forks the candidate process;
-- the candidate process replaces stdin with /dev/null, runs /sandbox/solution.py as a module
-  named "solution", then runs `checks.json` in order: "exec" steps (the test's own set-up code)
+- the candidate process replaces stdin with /dev/null, runs solution.py (next to this file) as
+  a module named "solution", then runs `checks.json` in order: "exec" steps (the test's own set-up code)
   and "check" steps, whose operand expressions it evaluates and writes to a pipe as plain JSON;
   a value that is not exactly a bool/int/float/str/None/list/tuple/dict/set of those (an int
   subclass with a custom `__eq__`, say) is reported as unserialisable;
@@ -23,6 +23,7 @@ import os
 import sys
 
 MAX_RESULT_BYTES = 1 << 20
+HERE = os.path.dirname(os.path.abspath(__file__))  # /sandbox, or the weak mode's files folder
 PR_SET_DUMPABLE = 4
 _PLAIN_SCALARS = (bool, int, float, str, type(None))
 
@@ -51,7 +52,7 @@ def plain(value, depth=0):
 def run_candidate(steps, write):
     namespace = {"__name__": "solution"}
     try:
-        with open("/sandbox/solution.py", encoding="utf-8") as f:
+        with open(os.path.join(HERE, "solution.py"), encoding="utf-8") as f:
             source = f.read()
         exec(compile(source, "solution.py", "exec"), namespace)
     except BaseException as e:  # noqa: BLE001  (SystemExit included: the tests must still run)
@@ -69,7 +70,7 @@ def run_candidate(steps, write):
 
 
 def main():
-    with open("/sandbox/checks.json", encoding="utf-8") as f:
+    with open(os.path.join(HERE, "checks.json"), encoding="utf-8") as f:
         steps = json.load(f)
     libc = ctypes.CDLL(None)
     libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
