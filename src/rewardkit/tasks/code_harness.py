@@ -5,11 +5,11 @@ Two processes, so the candidate never holds the run's sentinel:
 
 - the harness makes itself non-dumpable (no ptrace, no /proc/<pid>/mem or fd access by the
   candidate), then forks the candidate process;
-- the candidate process replaces stdin with /dev/null, runs solution.py (next to this file) as
-  a module named "solution", then runs `checks.json` in order: "exec" steps (the test's own
-  set-up code) and "check" steps, whose operand expressions it evaluates and writes to a pipe as plain JSON;
-  a value that is not exactly a bool/int/float/str/None/list/tuple/dict/set of those (an int
-  subclass with a custom `__eq__`, say) is reported as unserialisable;
+- the candidate process replaces stdin with /dev/null, runs solution.py (next to this file)
+  as a module named "solution", then runs `checks.json` in order: "exec" steps (the test's own
+  set-up code) and "check" steps, whose operand expressions it evaluates and writes to a pipe
+  as plain JSON; a value that is not exactly a bool/int/float/str/None/list/tuple/dict/set of
+  those (an int subclass with a custom `__eq__`, say) is reported as unserialisable;
 - only then does the harness read the sentinel from stdin, and after the candidate process exits
   it prints `<sentinel> <results JSON>` as one line. The grader compares there, on plain data.
 
