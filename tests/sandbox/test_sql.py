@@ -187,3 +187,19 @@ def test_run_query_reports_sql_errors(problems):
     db = problems[0].meta["db"]
     assert run_query(db, "SELECT nope FROM customers").status == "sql_error"
     assert run_query(db, "  -- comment\n/* x */ SELECT 1").status == "ok"
+
+
+def test_gold_runs_once_per_problem_and_row_cap_is_wrong(problems):
+    from rewardkit.tasks import sql as sql_task
+
+    task = sql_task.SqlTask(max_rows=3)
+    p = next(p for p in problems if p.id == "names-london")
+    gold = task.gold_of(p)
+    sql_task._gold_result.cache_clear()
+    keys = [json.dumps([gold["db"], gold["query"], q]) for q in (
+        "SELECT name FROM customers WHERE city = 'London'",
+        "SELECT name FROM customers WHERE city = 'Paris'",
+        "SELECT a.name FROM customers a, customers b WHERE a.city = 'London'")]  # 12 rows > 3
+    assert [task.decide("", k) for k in keys] == [(True, "ok"), (False, "ok"), (False, "ok")]
+    info = sql_task._gold_result.cache_info()
+    assert (info.misses, info.hits) == (1, 2)
