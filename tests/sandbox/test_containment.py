@@ -8,6 +8,7 @@ non-"ok" status.
 
 from __future__ import annotations
 
+import gc
 import os
 import socket
 import tempfile
@@ -171,12 +172,20 @@ def test_hostile_programs_are_contained(sandbox, host):
         result = sandbox.run_python(source, stdin=stdin, limits=limits)
         return name, result, time.monotonic() - start
 
+    # The heartbeat measures stalls the sandbox causes. A full collection over the objects the
+    # rest of the test session left in this process (sympy, torch) can pause it by itself for
+    # ~100 ms on a loaded machine, so those objects are frozen out of collections meanwhile.
+    gc.collect()
+    gc.freeze()
     heartbeat = _Heartbeat()
     heartbeat.start()
-    with ThreadPoolExecutor(max_workers=4) as ex:
-        results = list(ex.map(run, jobs))
-    heartbeat.stop.set()
-    heartbeat.join()
+    try:
+        with ThreadPoolExecutor(max_workers=4) as ex:
+            results = list(ex.map(run, jobs))
+    finally:
+        heartbeat.stop.set()
+        heartbeat.join()
+        gc.unfreeze()
 
     for name, result, elapsed in results:
         where = f"{name}: {result.status} rc={result.returncode} {result.stderr[-300:]!r}"

@@ -40,7 +40,7 @@ HOSTILE = [
     "WITH x AS (SELECT 1) DELETE FROM orders",
     "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT count(*) FROM r",
     "SELECT count(*) FROM order_items a, order_items b, order_items c, order_items d, "
-    "order_items e, order_items f, order_items g",  # 12**7 = 35,831,808 rows to count
+    "order_items e, order_items f, order_items g, order_items h, order_items i",  # 12**9 rows
     "SELECT * FROM order_items a, order_items b, order_items c, order_items d",  # 12**4 rows
     "SELECT zeroblob(900000000)",
     "SELECT randomblob(900000000)",
