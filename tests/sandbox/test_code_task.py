@@ -151,6 +151,8 @@ def test_worker_killed_at_the_verify_deadline_leaves_nothing_behind(sandbox):
     its parent (--die-with-parent), and the run's cgroup is swept by the next run, in any
     process (cgroups.sweep_stale)."""
     import glob
+    import os
+    import tempfile
     import time
 
     from rewardkit.sandbox import runner
@@ -170,6 +172,9 @@ def test_worker_killed_at_the_verify_deadline_leaves_nothing_behind(sandbox):
     assert verify_groups(task, [honest], timeout_s=10)[0].correct == (True,)
     bases = runner.strict_backend().hierarchy.bases.values()
     assert [leaf for base in bases for leaf in glob.glob(f"{base}/rk-*")] == []
+    assert runner.sweep_stale_dirs() == 0  # the honest run already removed the dead run's dir
+    dirs = glob.glob(f"{tempfile.gettempdir()}/{runner.TEMP_PREFIX}*")
+    assert [d for d in dirs if not os.path.exists(f"/proc/{d.split('-')[2]}")] == []
 
 
 def test_weak_mode_judges_both_test_styles():

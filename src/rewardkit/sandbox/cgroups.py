@@ -193,7 +193,8 @@ def _rmdir(d: Path) -> bool:
     return False
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Whether a process with this id exists."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -209,7 +210,7 @@ def sweep_stale(hierarchy: Hierarchy) -> int:
     for base in hierarchy.bases.values():
         for leaf in base.glob("rk-*-*"):
             owner = leaf.name.split("-")[1]
-            if owner.isdigit() and not _alive(int(owner)):
+            if owner.isdigit() and not alive(int(owner)):
                 for line in _read_procs(leaf):
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(line, signal.SIGKILL)

@@ -42,6 +42,7 @@ from rewardkit.sandbox import cgroups
 FILES_DIR = "/sandbox"  # the run's files, read-only inside the sandbox
 WORK_DIR = "/work"  # private, writable, gone after the run
 NOBODY = 65534
+TEMP_PREFIX = "rk-sandbox-"  # + owner pid + "-": run directories in the temp folder
 STATUSES = ("ok", "runtime_error", "timeout", "memory", "output_limit", "error")
 ISOLATIONS = ("strict", "weak")
 
@@ -210,7 +211,9 @@ class Sandbox:
     # -- weak -----------------------------------------------------------------------------------
     def _run_weak(self, argv: list[str], stdin: bytes, files: Mapping[str, str],
                   limits: Limits) -> RunResult:
-        with tempfile.TemporaryDirectory(prefix="rk-sandbox-weak-") as host_dir:
+        sweep_stale_dirs()
+        with tempfile.TemporaryDirectory(prefix=f"{TEMP_PREFIX}{os.getpid()}-",
+                                         suffix="-weak") as host_dir:
             files_dir, work = Path(host_dir) / "files", Path(host_dir) / "work"
             files_dir.mkdir()
             work.mkdir()
@@ -230,7 +233,8 @@ def _run_strict(backend: _Backend, argv: list[str], stdin: bytes, files: Mapping
     # A run whose process was killed mid-way (a verification worker at its deadline) leaves its
     # cgroup behind; any later run, in any process, removes it (a directory listing: cheap).
     cgroups.sweep_stale(backend.hierarchy)
-    with tempfile.TemporaryDirectory(prefix="rk-sandbox-") as host_dir:
+    sweep_stale_dirs()
+    with tempfile.TemporaryDirectory(prefix=f"{TEMP_PREFIX}{os.getpid()}-") as host_dir:
         _write_files(Path(host_dir), files)
         try:
             cg = cgroups.RunCgroup(backend.hierarchy, memory_bytes=limits.memory_mb * 2**20,
@@ -251,6 +255,18 @@ def _run_strict(backend: _Backend, argv: list[str], stdin: bytes, files: Mapping
             result = RunResult("error", result.returncode, result.stdout, result.stderr,
                                result.wall_s, "a process of the run could not be killed")
     return result
+
+
+def sweep_stale_dirs() -> int:
+    """Remove run directories (`rk-sandbox-<owner pid>-...` in the temp folder) whose owner
+    died mid-run, as a verification worker killed at its deadline does; the number removed."""
+    removed = 0
+    for path in Path(tempfile.gettempdir()).glob(f"{TEMP_PREFIX}*"):
+        owner = path.name[len(TEMP_PREFIX):].split("-", 1)[0]
+        if owner.isdigit() and not cgroups.alive(int(owner)):
+            shutil.rmtree(path, ignore_errors=True)
+            removed += 1
+    return removed
 
 
 def _write_files(directory: Path, files: Mapping[str, str]) -> None:
