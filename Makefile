@@ -14,6 +14,8 @@ $(STAMP): pyproject.toml
 	# The CPU build first, so nothing below can pull a CUDA build of torch.
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e ".[train,tasks,dev,integrations]"
+	# The code sandbox's bubblewrap, where this machine can install it (root on Debian/Ubuntu).
+	command -v bwrap >/dev/null || sh scripts/install-sandbox.sh || echo "no bubblewrap: code/sql sandbox tests will skip"
 	touch $(STAMP)
 
 install: $(STAMP)

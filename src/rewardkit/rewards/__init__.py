@@ -2,6 +2,7 @@
 
 from rewardkit.rewards import (  # noqa: F401  (registration)
     budget,
+    code,
     correctness,
     format,
     hapo,
@@ -9,6 +10,7 @@ from rewardkit.rewards import (  # noqa: F401  (registration)
     length,
     logprob,
     repetition,
+    sql,
     task_score,
     text_f1,
     toolrl,

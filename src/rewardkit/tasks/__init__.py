@@ -8,7 +8,15 @@ from typing import Any
 
 from rewardkit.errors import UserError
 from rewardkit.registry import TASKS
-from rewardkit.tasks import answers, gsm8k, math, synthetic, toolcall  # noqa: F401  (registration)
+from rewardkit.tasks import (  # noqa: F401  (registration)
+    answers,
+    code,
+    gsm8k,
+    math,
+    sql,
+    synthetic,
+    toolcall,
+)
 from rewardkit.tasks.base import Task
 from rewardkit.tasks.reasoning_gym import ReasoningGymTask, is_reasoning_gym
 
