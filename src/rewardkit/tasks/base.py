@@ -98,7 +98,7 @@ class Task:
 
     name = "base"
     prompt_key = "question"
-    answer_key = "answer"
+    answer_key: str | None = "answer"  # None: the gold lives in other columns (`gold_of`)
     instruction = ANSWER_INSTRUCTION
     system_prompt: str | None = None
 
@@ -153,7 +153,8 @@ class Task:
                 problem = self.problem_from_row(row, len(problems))
             except UserError as e:
                 raise e.at(where) from None
-            if problem.answer is None and self.answer_key not in row:  # and none was derived
+            if (problem.answer is None and self.answer_key is not None  # None: gold in meta
+                    and self.answer_key not in row):  # and none was derived
                 raise _missing_key("answer", self.answer_key, row, where)
             problems.append(problem)
         if not problems:

@@ -238,7 +238,7 @@ class CodeTask(Task):
 
     name = "code"
     prompt_key = "question"
-    answer_key = "_none"  # the gold is `tests` / `test_code`, kept in `meta` (gold_of)
+    answer_key = None  # the gold is `tests` / `test_code`, kept in `meta` (gold_of)
 
     def __init__(self, *, timeout_s: float = 2.0, budget_s: float = 4.0, memory_mb: int = 256,
                  isolation: str = "strict") -> None:
