@@ -104,6 +104,8 @@ def build_server(args: argparse.Namespace) -> "RewardServer":
         raise UserError(f"--verify-timeout-s must be > 0, got {args.verify_timeout_s}")
     if args.max_new_tokens is not None and args.max_new_tokens < 1:
         raise UserError(f"--max-new-tokens must be >= 1, got {args.max_new_tokens}")
+    from rewardkit.cli.score import _read_state  # the same state file as `score --load-state`
+
     state = _read_state(args.load_state) if args.load_state else None
     from rewardkit.integrations.core import resolve_task
 
@@ -135,15 +137,6 @@ def _spec(text: str):
         return parse_spec(text)
     except UserError as e:
         raise UserError(f"--reward: {e}") from None
-
-
-def _read_state(path: Path) -> dict:
-    from rewardkit.fileio import read_json
-
-    state = read_json(path)
-    if not isinstance(state, dict):
-        raise UserError("expected a JSON object of reward states", where=str(path))
-    return state
 
 
 class RewardServer:
