@@ -309,11 +309,12 @@ def policy_update(run: Run, rows: list[Row], step: int) -> dict[str, float]:
                     mb = collate(part_rows[i: i + cfg.optim.minibatch_size],
                                  pad_id=run.tokenizer.pad_token_id, device=run.device)
                     loss, mb_stats = minibatch_loss(run, mb, norms)
-                    loss_sum += float(loss.detach())  # NaN shows here
-                    finite = finite and bool(torch.isfinite(loss))
-                    if torch.isfinite(loss):
+                    value = float(loss.detach())  # one device sync per minibatch
+                    loss_sum += value  # NaN shows here
+                    finite = finite and math.isfinite(value)
+                    if math.isfinite(value):
                         stats.add(mb_stats, weight=float(mb.mask.sum()))
-                    if torch.isfinite(loss) or (last and run.ddp is not None):
+                    if math.isfinite(value) or (last and run.ddp is not None):
                         loss.backward()  # (a non-finite step is skipped: its gradients unused)
             if not starts:
                 run.sync_gradients_without_rows()

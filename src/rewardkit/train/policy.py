@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 from rewardkit.errors import UserError
 from rewardkit.sampling._fast_decode import FastDecoder
+from rewardkit.sampling.base import encode_prompt_ids
 from rewardkit.train.logprobs import chunk_tokens_for, selective_logprobs
 
 log = logging.getLogger("rewardkit.train")
@@ -306,7 +307,7 @@ def encode_prompt(tokenizer: Any, text: str) -> list[int]:
     `tokenizer(text)`, so with the tokenizer's own special tokens (a Llama tokenizer's BOS; Qwen
     adds none). The trainer uses it only for a sampler that has no `encode` of its own; with
     one, the trainer takes the sampler's ids, so trainer and sampler ids are the same."""
-    return list(tokenizer(text).input_ids)
+    return encode_prompt_ids(tokenizer, text, chat_template=False)
 
 
 def completion_ids(tokenizer: Any, completion: Any) -> list[int]:
