@@ -115,6 +115,21 @@ def test_per_reward_scores():
     assert s["rewards"]["accuracy"] == 0.5
 
 
+def nan_reward(group, *, ctx=None) -> list[float]:
+    return [math.nan] * len(group)
+
+
+def test_reward_total_is_nan_where_a_primary_reward_is_nan():
+    # The row's `reward` is the trainer's total (RewardScorer.total): a NaN in a primary reward
+    # makes it null, a NaN in any other reward is left out of the sum.
+    specs = [RewardSpec("accuracy"), RewardSpec("format", weight=0.5),
+             RewardSpec(f"{__name__}.nan_reward", primary=True)]
+    _, samples, _ = run_eval(rewards=specs)
+    assert samples[0]["reward"] is None
+    _, samples, _ = run_eval(rewards=[*specs[:2], RewardSpec(specs[2].name, primary=False)])
+    assert samples[0]["reward"] == 1.5
+
+
 def test_wrong_number_of_completions_is_an_error():
     sampler = ScriptedSampler(SCRIPT)
     with pytest.raises(RuntimeError, match="expected 3"):

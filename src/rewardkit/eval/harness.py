@@ -26,7 +26,7 @@ import numpy as np
 
 from rewardkit.eval.metrics import difficulty_of, summarize, vote_keys
 from rewardkit.fileio import atomic_write_text, read_json
-from rewardkit.rewards.combine import RewardScorer, RewardSpec, nan_to_none, total_reward
+from rewardkit.rewards.combine import RewardScorer, RewardSpec, nan_to_none
 from rewardkit.sampling.base import Sampler, SamplingParams
 from rewardkit.tasks.base import Task
 from rewardkit.types import Group, Problem
@@ -107,7 +107,7 @@ def evaluate(
     same_answer = functools.lru_cache(maxsize=4096)(task.same_answer)
     samples: list[dict[str, Any]] = []
     for p, (group, prompt) in enumerate(zip(groups, prompts)):
-        totals = total_reward(scores[p], scorer.weights) if scorer else None  # (G,)
+        totals = scorer.total(scores[p]) if scorer else None  # (G,), as training totals
         difficulty = difficulty_of(group.problem.meta)
         answers = group.answers or tuple(_extract(task, c.text) for c in group.completions)
         votes = vote_keys(answers, group.correct, same_answer)  # (G,)
