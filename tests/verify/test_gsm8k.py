@@ -38,3 +38,8 @@ def test_sprayed_boxes_are_wrong_repeated_ones_are_not():
     assert judge("3", "\\boxed{1} \\boxed{2} \\boxed{3}", "\\boxed{1} or \\boxed{3}",
                  "\\boxed{3} so \\boxed{3.0}", "\\boxed{1}" * 21 + "\\boxed{3}") == [
         False, False, True, False]
+
+
+def test_repeated_boxes_of_zero_agree():
+    # 0 and 0.0 are one value (a falsy Fraction(0) must not fall back to the text)
+    assert judge("0", "\\boxed{0} so \\boxed{0.0}", "\\boxed{0} \\boxed{1}") == [True, False]

@@ -59,26 +59,37 @@ class GSM8KTask(Task):
         return answer.rpartition("####")[2].strip() if "####" in answer else answer.strip()
 
     def extract_answer(self, text: str) -> str | None:
-        region = answer_region(text)
-        boxes = boxed_answers(region)
-        if boxes is None:  # a spray of boxes
-            return None
-        if boxes:
-            return boxes[-1]
-        if "####" in region:
-            return last_number(region.rpartition("####")[2])
-        return last_number(region)
+        return self._read(text)[0]
 
     def parse_gold(self, answer: str | None) -> Any:
         return None if answer is None else to_number(answer)
 
-    def check(self, gold: Any, text: str) -> Verdict:
-        boxes = boxed_answers(answer_region(text))
-        if boxes is None or len({to_number(b) or b for b in boxes}) > 1:
-            return False, "ok"  # several different boxed answers: a spray, not an answer
-        predicted = self.extract_answer(text)
-        value = to_number(predicted) if predicted is not None else None
-        return value is not None and value == gold, "ok"
+    def triage(self, gold: Any, text: str) -> tuple[str | None, Verdict]:
+        answer, disagree = self._read(text)
+        return answer, _judge(gold, answer, disagree)
 
+    def check(self, gold: Any, text: str) -> Verdict:
+        return _judge(gold, *self._read(text))
+
+    @staticmethod
+    def _read(text: str) -> tuple[str | None, bool]:
+        """(the reply's answer, whether its boxes disagree), scanning the reply once."""
+        region = answer_region(text)
+        boxes = boxed_answers(region)
+        if boxes is None:  # a spray of boxes
+            return None, True
+        if boxes:
+            values = {v if (v := to_number(b)) is not None else b for b in boxes}
+            return boxes[-1], len(values) > 1
+        if "####" in region:
+            return last_number(region.rpartition("####")[2]), False
+        return last_number(region), False
+
+
+def _judge(gold: Any, answer: str | None, disagree: bool) -> Verdict:
+    if disagree:
+        return False, "ok"  # several different boxed answers: a spray, not an answer
+    value = to_number(answer) if answer is not None else None
+    return value is not None and value == gold, "ok"
 
 TASKS.register("gsm8k")(GSM8KTask)
