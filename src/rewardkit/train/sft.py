@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from rewardkit.errors import UserError
+from rewardkit.sampling.base import encode_prompt_ids
 
 
 @dataclass
@@ -75,13 +76,13 @@ def build_examples(
 ) -> list[tuple[list[int], int]]:
     """(token ids of prompt + completion + EOS, number of prompt tokens) per pair.
 
-    The prompt is tokenized on its own, exactly as `HFSampler.encode` feeds it without a chat
+    The prompt is tokenized on its own by the samplers' own `encode_prompt_ids` without a chat
     template (`tokenizer(prompt)`, special tokens such as a BOS included), so the model learns
     to continue the very ids it will see at sampling time; the completion gets none.
     """
     out = []
     for prompt, completion in pairs:
-        p = tokenizer(prompt)["input_ids"]
+        p = encode_prompt_ids(tokenizer, prompt, chat_template=False)
         c = tokenizer(completion, add_special_tokens=False)["input_ids"]
         out.append((p + c + [tokenizer.eos_token_id], len(p)))
     return out
