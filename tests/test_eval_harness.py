@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import pytest
 
+from rewardkit.errors import UserError
 from rewardkit.eval import evaluate, write_eval
 from rewardkit.eval.harness import read_eval
 from rewardkit.rewards.combine import RewardSpec
@@ -147,6 +148,11 @@ def test_write_eval_roundtrip_nan_as_null(tmp_path):
     back_samples, back_summary = read_eval(tmp_path / "out")
     assert back_samples == samples
     assert back_summary["pass@2"] == 1.0
+    (tmp_path / "out" / "samples.jsonl").unlink()  # samples may be absent
+    assert read_eval(tmp_path / "out")[0] == []
+    (tmp_path / "out" / "samples.jsonl").write_text('{"a": 1}\n\n{bad\n')
+    with pytest.raises(UserError, match=r"samples\.jsonl:3: invalid JSON"):
+        read_eval(tmp_path / "out")
 
 
 def test_write_eval_is_atomic(tmp_path, monkeypatch):

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from rewardkit.eval.metrics import difficulty_of, summarize, vote_keys
-from rewardkit.fileio import atomic_write_text, read_json
+from rewardkit.fileio import atomic_write_text, iter_jsonl, read_json
 from rewardkit.rewards.combine import RewardScorer, RewardSpec, nan_to_none
 from rewardkit.sampling.base import Sampler, SamplingParams
 from rewardkit.tasks.base import Task
@@ -201,20 +201,9 @@ def write_eval(out_dir: str | Path, samples: Sequence[dict], summary: dict) -> t
 
 def read_eval(run_dir: str | Path) -> tuple[list[dict], dict]:
     """(samples, summary) of an eval folder written by write_eval; samples may be absent."""
-    from rewardkit.errors import UserError
-
     run = Path(run_dir)
     summary = read_json(run / "summary.json",
                         missing="no summary.json (not an eval or demo output folder?)")
-    samples: list[dict] = []
     spath = run / "samples.jsonl"
-    if spath.exists():
-        with spath.open(encoding="utf-8") as f:
-            for lineno, line in enumerate(f, 1):
-                if line.strip():
-                    try:
-                        samples.append(json.loads(line))
-                    except json.JSONDecodeError as e:
-                        where = f"{spath}:{lineno}"
-                        raise UserError(f"invalid JSON: {e.msg}", where=where) from None
+    samples = [row for _, row in iter_jsonl(spath)] if spath.exists() else []
     return samples, summary
