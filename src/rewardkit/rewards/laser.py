@@ -114,12 +114,12 @@ def _update_targets(
             # A bucket with no rollouts gets the budget (no length pressure), as in LASER's code,
             # where its coverage is 0 at every grid length.
             targets[b] = choose_target(
-                    buffer[b],
-                    expected_correct(b, group_size),
-                    grid_start=grid_start,
-                    grid_step=grid_step,
-                    budget=budget,
-                )
+                buffer[b],
+                expected_correct(b, group_size),
+                grid_start=grid_start,
+                grid_step=grid_step,
+                budget=budget,
+            )
         buffer = {b: [] for b in BUCKETS}
     new = {"buffer": buffer, "group_size": group_size, "budget": budget}
     if targets:
