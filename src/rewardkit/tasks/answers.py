@@ -49,6 +49,23 @@ def stated_answer(text: str) -> str | None:
     return region if 0 < len(region) <= SHORT_REPLY else None
 
 
+class _StatedAnswerTask(Task):
+    """A task judged on the stated answer alone: `triage` locates it once and `judge`s it."""
+
+    def extract_answer(self, text: str) -> str | None:
+        return stated_answer(text)
+
+    def judge(self, gold: Any, stated: str | None) -> bool:
+        raise NotImplementedError
+
+    def triage(self, gold: Any, text: str) -> tuple[str | None, Verdict]:
+        stated = self.extract_answer(text)
+        return stated, (self.judge(gold, stated), "ok")
+
+    def check(self, gold: Any, text: str) -> Verdict:
+        return self.triage(gold, text)[1]
+
+
 # ---------------------------------------------------------------------------------------------
 # choice
 
@@ -73,7 +90,7 @@ def letters_named(answer: str, options: str) -> list[str]:
     return found
 
 
-class ChoiceTask(Task):
+class ChoiceTask(_StatedAnswerTask):
     """Multiple choice: correct when the stated answer names exactly the gold letter.
 
     Accepts "(B)", "B)", "B.", "B", "\\boxed{B}", "the answer is B"; a stated answer naming two
@@ -98,13 +115,9 @@ class ChoiceTask(Task):
         named = letters_named(gold, options)
         return (named[0], options) if len(named) == 1 else None
 
-    def extract_answer(self, text: str) -> str | None:
-        return stated_answer(text)
-
-    def check(self, gold: Any, text: str) -> Verdict:
+    def judge(self, gold: Any, stated: str | None) -> bool:
         letter, options = gold
-        stated = stated_answer(text)
-        return stated is not None and letters_named(stated, options) == [letter], "ok"
+        return stated is not None and letters_named(stated, options) == [letter]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -148,7 +161,7 @@ def text_golds(problem: Problem) -> list[str]:
     return [g for g in golds if normalize_text(g)]
 
 
-class TextTask(Task):
+class TextTask(_StatedAnswerTask):
     """Short free text: correct when the stated answer equals a gold or an alias after SQuAD's
     normalisation (case, punctuation, articles, whitespace). The `text_f1` reward gives partial
     credit (token F1). Without a box or "answer is", a reply longer than SHORT_REPLY characters
@@ -165,12 +178,8 @@ class TextTask(Task):
         golds = {normalize_text(g) for g in text_golds(problem)}
         return golds or None
 
-    def extract_answer(self, text: str) -> str | None:
-        return stated_answer(text)
-
-    def check(self, gold: Any, text: str) -> Verdict:
-        stated = stated_answer(text)
-        return stated is not None and normalize_text(stated) in gold, "ok"
+    def judge(self, gold: Any, stated: str | None) -> bool:
+        return stated is not None and normalize_text(stated) in gold
 
 
 # ---------------------------------------------------------------------------------------------
@@ -192,7 +201,7 @@ def parse_number(text: str) -> Fraction | None:
     return to_number(text)
 
 
-class NumberTask(Task):
+class NumberTask(_StatedAnswerTask):
     """Any numeric answer, correct within a relative tolerance:
     |pred - gold| <= rel_tol * |gold| (+ abs_tol, for a gold of 0). Defaults rel_tol=1e-6,
     abs_tol=0; a row's `meta.rel_tol` / `meta.abs_tol` override them. The stated answer, else
@@ -218,17 +227,16 @@ class NumberTask(Task):
     def extract_answer(self, text: str) -> str | None:
         return stated_answer(text) or last_number(answer_region(text))
 
-    def check(self, gold: Any, text: str) -> Verdict:
+    def judge(self, gold: Any, stated: str | None) -> bool:
         value, rel_tol, abs_tol = gold
-        stated = self.extract_answer(text)
         predicted = None if stated is None else parse_number(stated)
         if predicted is None and stated is not None:  # "pi is 3.14": read its only number
             numbers = _NUMBER.findall(stated)
             predicted = parse_number(numbers[0]) if len(numbers) == 1 else None
         if predicted is None:
-            return False, "ok"
+            return False
         close = math.isclose(float(predicted), float(value), rel_tol=rel_tol, abs_tol=abs_tol)
-        return predicted == value or close, "ok"
+        return predicted == value or close
 
 
 TASKS.register("choice")(ChoiceTask)
