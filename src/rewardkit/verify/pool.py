@@ -28,6 +28,7 @@ uses signals for timeouts.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import threading
 from collections.abc import Callable, Sequence
@@ -170,8 +171,12 @@ class WorkerPool:
         """Start the pool in the background (the forkserver imports math-verify, ~0.5 s), so a
         caller's own work overlaps it; no-op when it is running."""
         if self._pool is None or not self._pool.active:
-            threading.Thread(target=self.run, args=(tuple, [((True, "ok"),)], None),
-                             daemon=True).start()
+            threading.Thread(target=self._warm, daemon=True).start()
+
+    def _warm(self) -> None:
+        # RuntimeError: the pool was stopped meanwhile (shutdown, interpreter exit)
+        with contextlib.suppress(RuntimeError):
+            self.run(tuple, [((True, "ok"),)], None)
 
     def shutdown(self) -> None:
         """Stop the workers now (running checks are killed); the next `run` starts a new pool."""
