@@ -109,7 +109,7 @@ def evaluate(
     for p, (group, prompt) in enumerate(zip(groups, prompts)):
         totals = scorer.total(scores[p]) if scorer else None  # (G,), as training totals
         difficulty = difficulty_of(group.problem.meta)
-        answers = group.answers or tuple(_extract(task, c.text) for c in group.completions)
+        answers = group.answers  # the verifier's extraction (verify_groups fills one per reply)
         votes = vote_keys(answers, group.correct, same_answer)  # (G,)
         for i, c in enumerate(group.completions):
             row: dict[str, Any] = {
@@ -156,13 +156,6 @@ def evaluate(
         "seconds": time.perf_counter() - start,
     })
     return samples, summary
-
-
-def _extract(task: Task, text: str) -> str | None:
-    try:
-        return task.extract_answer(text)
-    except Exception:  # a hostile reply must not stop the eval; the verdict already says "error"
-        return None
 
 
 def _nanmean(col: np.ndarray) -> float:
