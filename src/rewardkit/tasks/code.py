@@ -19,10 +19,11 @@ the answer region (after </think>), or the whole answer region when there is non
   trustworthy as its expression: `abs(f(x) - y) < 1e-6` is evaluated there on the candidate's
   object, so write `f(x) == y` where that matters.
 
-The verdict is "all tests pass"; the fraction passed is kept as the answer ("3/5"), which the
-`code_tests_passed` reward reads. A sandbox failure (not the program's) gives status "error" and
-`correct=None`. Tests run one after another within `budget_s` of sandbox time per reply (less
-than the verifier's default deadline of 5 s); tests left when it runs out fail.
+The verdict is "all tests pass"; the fraction passed (k / n) is kept as the completion's graded
+score (`Group.scores`), which the `code_tests_passed` reward reads. A sandbox failure (not the
+program's) gives status "error" and `correct=None`. Tests run one after another within
+`budget_s` of sandbox time per reply (less than the verifier's default deadline of 5 s); tests
+left when it runs out fail.
 """
 
 from __future__ import annotations
@@ -226,6 +227,11 @@ def test_spec(meta: Mapping[str, Any]) -> dict[str, Any]:
     return {"test_code": test_code}
 
 
+@lru_cache(maxsize=1)
+def _harness_source() -> str:
+    return HARNESS.read_text()
+
+
 @lru_cache(maxsize=8)
 def _sandbox(isolation: str, memory_mb: int) -> Any:
     from rewardkit.sandbox import Limits, Sandbox
@@ -288,26 +294,25 @@ class CodeTask(Task):
             return None, (False, "ok")
         return None, Defer(json.dumps({"spec": gold, "program": program}, sort_keys=True))
 
-    def decide(self, gold_answer: str, key: str) -> tuple[bool | None, str, str | None]:
-        """Run the program against the tests (both in `key`): (all passed, status, "k/n")."""
-        from rewardkit.sandbox import Limits
-
+    def decide(self, gold_answer: str, key: str) -> tuple[bool | None, str, float | None]:
+        """Run the program against the tests (both in `key`): (all passed, status, k / n)."""
         job = json.loads(key)
         spec, program = job["spec"], job["program"]
         sandbox = _sandbox(self.isolation, self.memory_mb)
         if "tests" in spec:
-            passed = self._run_io(sandbox, Limits, program, spec["tests"])
+            passed = self._run_io(sandbox, program, spec["tests"])
         else:
-            passed = self._run_asserts(sandbox, Limits, program, spec["test_code"])
+            passed = self._run_asserts(sandbox, program, spec["test_code"])
         if passed is None:
             return None, "error", None
         return all(passed), "ok", sum(passed) / len(passed)  # graded: Group.scores
 
-    def _limits(self, limits_cls: Any, remaining: float) -> Any:
-        return limits_cls(wall_s=max(min(self.timeout_s, remaining), 0.05),
-                          memory_mb=self.memory_mb)
+    def _limits(self, remaining: float) -> Any:
+        from rewardkit.sandbox import Limits
 
-    def _run_io(self, sandbox: Any, limits_cls: Any, program: str,
+        return Limits(wall_s=max(min(self.timeout_s, remaining), 0.05), memory_mb=self.memory_mb)
+
+    def _run_io(self, sandbox: Any, program: str,
                 tests: list[dict[str, str]]) -> list[bool] | None:
         passed, remaining = [], self.budget_s
         for test in tests:
@@ -315,7 +320,7 @@ class CodeTask(Task):
                 passed.append(False)
                 continue
             result = sandbox.run_python(program, stdin=test["stdin"],
-                                        limits=self._limits(limits_cls, remaining))
+                                        limits=self._limits(remaining))
             remaining -= result.wall_s
             if result.base_status == "error":
                 return None
@@ -323,16 +328,16 @@ class CodeTask(Task):
                                                                          test["stdout"]))
         return passed
 
-    def _run_asserts(self, sandbox: Any, limits_cls: Any, program: str,
+    def _run_asserts(self, sandbox: Any, program: str,
                      test_code: str) -> list[bool] | None:
         steps = split_test_code(test_code)
         inside = [{k: v for k, v in s.items() if k != "expected"} for s in steps]
         sentinel = secrets.token_hex(16)
         result = sandbox.run([sandbox.python, "-I", "/sandbox/harness.py"],
                              stdin=sentinel + "\n",
-                             files={"harness.py": HARNESS.read_text(), "solution.py": program,
+                             files={"harness.py": _harness_source(), "solution.py": program,
                                     "checks.json": json.dumps(inside)},
-                             limits=self._limits(limits_cls, self.budget_s))
+                             limits=self._limits(self.budget_s))
         if result.base_status == "error":
             return None
         return judge_assert_run(steps, result.stdout, sentinel)
