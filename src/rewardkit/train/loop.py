@@ -207,16 +207,9 @@ def with_unconditional_logprobs(run: Run, completions: list[list[Completion]]
     start = [tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id]
     flat = [c for cs in completions for c in cs]
     rows = [Row(start, completion_ids(tok, c)) for c in flat]
-    values: list[tuple[float, ...]] = [()] * len(rows)
-    size = run.cfg.optim.minibatch_size
-    for i in range(0, len(rows), size):
-        chunk = [(j, r) for j, r in enumerate(rows[i: i + size], start=i) if r.completion_ids]
-        if not chunk:
-            continue
-        batch = collate([r for _, r in chunk], pad_id=tok.pad_token_id, device=run.device)
-        logp, _ = token_logprobs(run.model, batch, temperature=1.0, autocast=run.autocast)
-        for (j, r), lp in zip(chunk, logp):  # lp: (T,) padded
-            values[j] = tuple(lp[: len(r.completion_ids)].tolist())
+    run.fill_logprobs([r for r in rows if r.completion_ids], "old_logp", run.model,
+                      temperature=1.0)
+    values = [tuple(r.old_logp.tolist()) if r.old_logp is not None else () for r in rows]
     out = iter(dataclasses.replace(c, unconditional_logprobs=v) for c, v in zip(flat, values))
     return [[next(out) for _ in cs] for cs in completions]
 

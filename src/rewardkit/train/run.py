@@ -225,13 +225,17 @@ class Run:
             load(self.model)
 
     @torch.no_grad()
-    def fill_logprobs(self, rows: list[Row], attr: str, model: Any) -> None:
-        """Set `row.<attr>` to the (T_i,) log-probs of its completion under `model` (no grad)."""
+    def fill_logprobs(self, rows: list[Row], attr: str, model: Any, *,
+                      temperature: float | None = None) -> None:
+        """Set `row.<attr>` to the (T_i,) log-probs of its completion under `model` (no grad),
+        at `temperature` (default: the sampling temperature)."""
         size = self.cfg.optim.minibatch_size
+        if temperature is None:
+            temperature = self.cfg.sampling.temperature
         for i in range(0, len(rows), size):
             chunk = rows[i: i + size]
             batch = collate(chunk, pad_id=self.tokenizer.pad_token_id, device=self.device)
-            logp, _ = _token_logprobs(model, batch, temperature=self.cfg.sampling.temperature,
+            logp, _ = _token_logprobs(model, batch, temperature=temperature,
                                       autocast=self.autocast)
             for row, lp in zip(chunk, logp):
                 setattr(row, attr, lp[: len(row.completion_ids)].detach())
