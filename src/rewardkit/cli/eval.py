@@ -14,15 +14,14 @@ what training saw, pass the run's sampling settings: --chat-template when the co
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from pathlib import Path
 
 from rewardkit.cli.score import add_verify_flags, configure_verify
 from rewardkit.errors import UserError
+from rewardkit.tasks.sources import is_hub_id
 
 DEFAULT_BATCH_SIZE = 32  # prompts per sampler call: bounded memory, and progress to show
-HUB_ID = re.compile(r"[\w.-]+/[\w.-]+")  # owner/name
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -71,8 +70,7 @@ def check_model(model: str) -> None:
     if Path(model).expanduser().exists():
         return
     first = model.split("/", 1)[0]
-    if (not HUB_ID.fullmatch(model) or model.startswith((".", "~", "/"))
-            or Path(first).is_dir()):
+    if not is_hub_id(model) or model.startswith((".", "~", "/")) or Path(first).is_dir():
         raise UserError("no such model folder", where=model)
 
 
