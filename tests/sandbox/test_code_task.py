@@ -139,11 +139,27 @@ def test_strict_code_task_refuses_before_any_work(monkeypatch):
         get_task("code")
 
 
-def test_expected_literals_never_enter_the_sandbox():
-    steps = code_task.split_test_code("assert f(1) == 'secret-answer'\nassert g(2) < h(3)")
-    inside = json.dumps([{k: v for k, v in s.items() if k != "expected"} for s in steps])
-    assert "secret-answer" not in inside
+def test_expected_literals_never_enter_the_sandbox(monkeypatch):
+    test_code = "assert f(1) == 'secret-answer'\nassert g(2) < h(3)"
+    steps = code_task.split_test_code(test_code)
+    assert steps[0]["expected"] == "secret-answer"  # kept here, for the judging
     assert steps[1]["operands"] == ["g(2)", "h(3)"]
+    sent = []
+
+    class Recorder:  # what the task really hands the sandbox
+        python = "/usr/bin/python3"
+
+        def run(self, argv, *, stdin="", files=None, limits=None):
+            sent.append((list(argv), stdin, dict(files or {})))
+            return RunResult("ok", 0, "", "", 0.01)
+
+    monkeypatch.setattr(code_task, "_sandbox", lambda *a: Recorder())
+    task = code_task.CodeTask(isolation="weak")
+    key = json.dumps({"spec": {"test_code": test_code}, "program": "def f(x): return x"})
+    assert task.decide("None", key) == (False, "ok", 0.0)  # no sentinel line: both fail
+    ((argv, stdin, files),) = sent
+    assert json.loads(files["checks.json"])[1]["operands"] == ["g(2)", "h(3)"]
+    assert not any("secret-answer" in text for text in [*argv, stdin, *files.values()])
 
 
 def test_worker_killed_at_the_verify_deadline_leaves_nothing_behind(sandbox):
