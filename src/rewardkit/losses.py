@@ -381,9 +381,10 @@ def drpo(
 
     ratio = torch.exp(log_ratio)
     k3 = ratio - 1 - log_ratio  # (B, T) k3 estimate of KL(π_old ‖ π), ≥ 0
-    kl = (k3 * m).sum() / m.sum().clamp(min=1)  # this call's token mean
+    n_here = m.sum().clamp(min=1)  # this call's tokens on the mask
+    kl = (k3 * m).sum() / n_here  # this call's token mean
     kl_coef = (beta * (kl - delta)).clamp(min=0).detach()  # the adaptive trust-region weight
-    kl_norm = m.sum().clamp(min=1) if n_tokens is None else max(float(n_tokens), 1.0)
+    kl_norm = n_here if n_tokens is None else max(float(n_tokens), 1.0)
     loss = torch.where(on, per_tok + kl_coef * k3 / kl_norm, torch.zeros_like(per_tok))
 
     with torch.no_grad():
