@@ -113,7 +113,7 @@ class ArithTask(Task):
         return [self._problem(nums, split) for nums in drawn]
 
     def _problem(self, nums: Sequence[int], split: str) -> Problem:
-        question = "+".join(map(str, nums)) + "=?"
+        question = _question(nums)
         return Problem(id=f"arith:{question[:-2]}", prompt=question, answer=str(sum(nums)),
                        task=self.name, meta={"difficulty": len(nums) - 1, "split": split})
 
@@ -136,7 +136,7 @@ class ArithTask(Task):
                 nums = self._draw(rng, difficulty, split, None)
             if nums is None:
                 raise self._no_problems(split, difficulty)
-            seen.add("+".join(map(str, nums)) + "=?")
+            seen.add(_question(nums))
             out.append(nums)
         return out
 
@@ -172,13 +172,13 @@ class ArithTask(Task):
         if self.max_operand ** (difficulty + 1) <= ENUMERATE_UP_TO:
             every = [list(nums) for nums in itertools.product(range(1, self.max_operand + 1),
                                                               repeat=difficulty + 1)
-                     if split_of("+".join(map(str, nums)) + "=?") == split]
+                     if split_of(_question(nums)) == split]
             rng.shuffle(every)
             yield from every
             return
         seen: set[str] = set()
         while (nums := self._draw(rng, difficulty, split, seen)) is not None:
-            seen.add("+".join(map(str, nums)) + "=?")
+            seen.add(_question(nums))
             yield nums
 
     def _draw(
@@ -188,7 +188,7 @@ class ArithTask(Task):
         draws found none (the split is used up, or has no such question at all)."""
         for _ in range(2_000):
             nums = [rng.randint(1, self.max_operand) for _ in range(difficulty + 1)]
-            question = "+".join(map(str, nums)) + "=?"
+            question = _question(nums)
             if split_of(question) == split and (avoid is None or question not in avoid):
                 return nums
         return None
@@ -277,6 +277,11 @@ def _states(nums: Sequence[int]) -> list[list[int]]:
 
 def _expr(nums: Sequence[int]) -> str:
     return "+".join(map(str, nums))
+
+
+def _question(nums: Sequence[int]) -> str:
+    """The prompt of a problem: "3+4=?" (its id is `arith:` and the expression)."""
+    return _expr(nums) + "=?"
 
 
 def _step_texts(nums: Sequence[int]) -> list[str]:
