@@ -170,6 +170,7 @@ def test_shutdown_answers_a_waiting_partial_group_and_leaves_no_process(serve, t
 @pytest.mark.parametrize("argv, message", [
     (["--task", "nope", "--reward", "accuracy"], "--task: unknown task 'nope'"),
     (["--task", "arith", "--reward", "nope"], "--reward: unknown reward 'nope'"),
+    (["--task", "arith", "--reward", "accuracy:weight=x"], "--reward: bad reward spec"),
     (["--task", "arith", "--reward", "kimi_length:bogus=1"], "unexpected keyword argument 'bogus'"),
     (["--task", "arith", "--reward", "accuracy", "--group-size", "0"], "--group-size must be >= 1"),
     (["--task", "arith", "--reward", "accuracy", "--tokenizer", "./nowhere"], "--tokenizer needs --max-new-tokens"),

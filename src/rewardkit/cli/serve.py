@@ -114,11 +114,9 @@ def build_server(args: argparse.Namespace) -> "RewardServer":
     except UserError as e:
         raise UserError(f"--task: {e.message.removeprefix('task: ')}") from None
     try:
-        scorer = EngineScorer(task, [_spec(s) for s in args.reward],
-                              timeout_s=args.verify_timeout_s)
+        scorer = EngineScorer(task, args.reward, timeout_s=args.verify_timeout_s)
     except UserError as e:
-        raise UserError(e.message if e.message.startswith("--reward") else
-                        f"--reward: {e.message}") from None
+        raise UserError(f"--reward: {e.message}") from None
     if state is not None:
         scorer.load_state_dict(state)
     counter = (TokenCounter(args.tokenizer, args.max_new_tokens)
@@ -129,14 +127,6 @@ def build_server(args: argparse.Namespace) -> "RewardServer":
                         wait_s=args.group_wait_s,
                         api_key=key, save_state=args.save_state, port_file=args.port_file)
 
-
-def _spec(text: str):
-    from rewardkit.rewards import parse_spec
-
-    try:
-        return parse_spec(text)
-    except UserError as e:
-        raise UserError(f"--reward: {e}") from None
 
 
 class RewardServer:
