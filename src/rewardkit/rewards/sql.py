@@ -127,7 +127,7 @@ def sql_partial(group: Group, *, execution: float = 0.5, syntax: float = 0.1,
             rewards.append(math.nan)
             continue
         tree = _parse(query)
-        if query is None or tree is None:
+        if tree is None:  # no query, or one that does not parse
             rewards.append(execution * float(ok) / total)
             continue
         cols, tabs, conds = _parts(tree)

@@ -129,11 +129,7 @@ class RunCgroup:
         return [str(d / "cgroup.procs") for d in self.dirs]
 
     def pids(self) -> set[int]:
-        found: set[int] = set()
-        for d in self.dirs:
-            with contextlib.suppress(OSError):
-                found.update(int(p) for p in (d / "cgroup.procs").read_text().split())
-        return found
+        return {pid for d in self.dirs for pid in _read_procs(d)}
 
     def oom_killed(self) -> bool:
         """Whether the kernel killed or refused memory to a process of this run."""
@@ -211,9 +207,9 @@ def sweep_stale(hierarchy: Hierarchy) -> int:
         for leaf in base.glob("rk-*-*"):
             owner = leaf.name.split("-")[1]
             if owner.isdigit() and not alive(int(owner)):
-                for line in _read_procs(leaf):
+                for pid in _read_procs(leaf):
                     with contextlib.suppress(ProcessLookupError):
-                        os.kill(line, signal.SIGKILL)
+                        os.kill(pid, signal.SIGKILL)
                 removed += _rmdir(leaf)
     return removed
 

@@ -263,7 +263,7 @@ class CodeTask(Task):
             from rewardkit.sandbox import runner
 
             runner.strict_backend()  # refuse now, before any work, when there is no sandbox
-        elif isolation == "weak":
+        else:
             logging.getLogger("rewardkit.sandbox").warning(
                 "code task: isolation='weak' runs model-written programs WITHOUT bubblewrap or "
                 "cgroups (rlimits, an empty environment and uid 65534 only)")
