@@ -131,16 +131,16 @@ class ReasoningGymTask(Task):
         params = dict(params or {})
         super().__init__(instruction=params.pop("instruction", None),
                          system_prompt=params.pop("system_prompt", None))
-        rg = _reasoning_gym()
+        known = generators()  # needs the extra: a UserError without it
         self.name = spec
         self.weights = parse_mix(spec)
         self.train_size = int(params.pop("size", DEFAULT_TRAIN_SIZE))
         if self.train_size < 1:
             raise UserError(f"task_params.size must be at least 1, got {self.train_size}")
-        unknown = [n for n in self.weights if n not in rg.factory.DATASETS or n == "composite"]
+        unknown = [n for n in self.weights if n not in known]
         if unknown:
             raise UserError(f"task {spec!r}: unknown reasoning-gym generator {unknown[0]!r}; "
-                            f"known: {', '.join(sorted(set(rg.factory.DATASETS) - {'composite'}))}")
+                            f"known: {', '.join(known)}")
         if len(self.weights) == 1:
             self.configs = {next(iter(self.weights)): params}
         else:
