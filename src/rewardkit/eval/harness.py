@@ -67,7 +67,8 @@ def evaluate(
     tokens, finish_reason, correct, status, answer (the task's extracted answer, or None), vote
     (the maj@k cluster: `vote_keys` with the task's `same_answer`), gold, difficulty (when the
     problem's meta has one), and with `rewards` also `rewards` {name: value or None} and `reward`
-    (the weighted total).
+    (the weighted total as training computes it, `RewardScorer.total`: None where a primary
+    reward is None).
     `summary` holds the metrics of `rewardkit.eval.metrics.summarize` plus the run's settings.
 
     Prompts go to the sampler in chunks of `batch_size` (all at once by default); chunk i is
