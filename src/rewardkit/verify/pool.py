@@ -175,8 +175,9 @@ class WorkerPool:
 
     def _warm(self) -> None:
         # RuntimeError: the pool was stopped meanwhile (shutdown, interpreter exit)
+        # not through `run`: a warm-up is no caller's job (and must not count as one)
         with contextlib.suppress(RuntimeError):
-            self.run(tuple, [((True, "ok"),)], None)
+            self._ensure().schedule(tuple, args=((True, "ok"),))
 
     def shutdown(self) -> None:
         """Stop the workers now (running checks are killed); the next `run` starts a new pool."""
