@@ -126,9 +126,8 @@ def run(args: argparse.Namespace) -> int:
                                            prompt_key=args.prompt_key,
                                            answer_key=args.answer_key, seed=args.seed,
                                            task_params=_task_params(args.task_params))
-    rewards = [parse_spec(s) for s in args.reward] or None
-    if rewards:
-        RewardScorer(rewards)  # checks each reward's parameters now, before the model loads
+    # built (which checks each reward's parameters) now, before the model loads
+    rewards = RewardScorer([parse_spec(s) for s in args.reward]) if args.reward else None
     sampler = load_sampler(args.model, device=args.device, dtype=args.dtype,
                            chat_template=args.chat_template)
     samples, summary = evaluate(
