@@ -10,6 +10,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
+from rewardkit.errors import UserError
+
 
 @contextmanager
 def atomic_write(path: str | Path, mode: str = "w") -> Iterator[IO]:
@@ -53,8 +55,6 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 
 def read_json(path: str | Path, *, missing: str = "no such file") -> Any:
     """A JSON file's content; a missing or malformed file is a UserError naming file and line."""
-    from rewardkit.errors import UserError
-
     path = Path(path)
     if not path.is_file():
         raise UserError(missing, where=str(path))
@@ -67,8 +67,6 @@ def read_json(path: str | Path, *, missing: str = "no such file") -> Any:
 def iter_jsonl(path: str | Path) -> Iterator[tuple[int, Any]]:
     """(line number, value) for each non-blank line of a JSONL file; a missing file or a line
     that is not JSON is a UserError naming the file and line."""
-    from rewardkit.errors import UserError
-
     path = Path(path)
     if not path.is_file():
         raise UserError("no such file", where=str(path))
