@@ -92,26 +92,29 @@ class ToolCallTask(Task):
 
     def gold_of(self, problem: Problem) -> Any:
         listed = problem.meta.get("tool_calls")
-        if isinstance(listed, list):
-            calls = [_canonical(c) for c in listed]
-            return None if any(c is None for c in calls) else sorted(calls)  # type: ignore
-        from rewardkit.rewards.toolrl import parse_gold
+        if not isinstance(listed, list):
+            from rewardkit.rewards.toolrl import parse_gold
 
-        parsed = parse_gold(problem.answer)
-        if parsed is None:
-            return None
-        gold_calls, _has_response = parsed
-        canon = [_canonical(c) for c in gold_calls or []]
-        return None if any(c is None for c in canon) else sorted(canon)  # type: ignore
+            parsed = parse_gold(problem.answer)
+            if parsed is None:
+                return None
+            listed = parsed[0] or []  # (calls, has_response)
+        calls = [_canonical(c) for c in listed]
+        return None if any(c is None for c in calls) else sorted(calls)  # type: ignore
 
     def extract_answer(self, text: str) -> str | None:
-        calls = reply_calls(text)
-        return None if not calls else json.dumps([[n, json.loads(a)] for n, a in calls])
+        return _as_answer(reply_calls(text))
+
+    def triage(self, gold: Any, text: str) -> tuple[str | None, Verdict]:
+        calls = reply_calls(text)  # once for both the answer and the verdict
+        return _as_answer(calls), (calls is not None and _same(calls, gold), "ok")
 
     def check(self, gold: Any, text: str) -> Verdict:
-        calls = reply_calls(text)
-        return calls is not None and _same(calls, gold), "ok"
+        return self.triage(gold, text)[1]
 
+
+def _as_answer(calls: list[Call] | None) -> str | None:
+    return None if not calls else json.dumps([[n, json.loads(a)] for n, a in calls])
 
 def _same(pred: list[Call], gold: list[Call]) -> bool:
     # Canonical JSON strings differ for 1 and 1.0; compare the decoded values instead.
