@@ -213,6 +213,11 @@ def test_laser_de_needs_a_verified_group():
     g = make_group(texts=["a b"])  # unverified: no answers to judge well-formedness by
     with pytest.raises(ValueError, match="verif"):
         REWARDS.get("laser_de")(g)
+    # verified, but by code that recorded no answers: an error for every group, not only for
+    # one holding a long wrong reply
+    g = make_group(texts=["\\boxed{1}"], correct=[T], answers=())
+    with pytest.raises(ValueError, match="no extracted answers"):
+        REWARDS.get("laser_de")(g, ctx=RewardContext(state={"targets": {"high": 3}}))
 
 
 def test_laser_de_nothing_judged_is_nan():

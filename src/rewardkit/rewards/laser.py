@@ -305,21 +305,16 @@ def laser_de(
     target, correct = _targets_for(group, ctx, grid_start, "laser_de")
     if target is None:
         return [math.nan] * len(group)
+    answers = extracted_answers(group, "laser_de")
     out = []
-    for i, (c, ok) in enumerate(zip(group.completions, correct)):
+    for c, ok, answer in zip(group.completions, correct, answers):
         if ok is None:
             out.append(math.nan)
         elif ok:
             out.append(alpha if c.num_tokens <= target else 0.0)
-        elif c.num_tokens > target and well_formed(group, i):
+        elif c.num_tokens > target and not c.truncated and answer is not None:  # well-formed
             looping = repeated_ngram_fraction(completion_tokens(c), ngram) > max_repeat
             out.append(0.0 if looping else alpha)
         else:
             out.append(0.0)
     return out
-
-
-def well_formed(group: Group, i: int) -> bool:
-    """Completion i finished on its own and the task's extractor found an answer in it."""
-    answer = extracted_answers(group, "laser_de")[i]
-    return not group.completions[i].truncated and answer is not None
