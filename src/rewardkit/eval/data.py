@@ -29,7 +29,7 @@ from rewardkit.errors import UserError
 from rewardkit.registry import TASKS, UnknownName
 from rewardkit.tasks import get_task, is_reasoning_gym
 from rewardkit.tasks.base import Task
-from rewardkit.tasks.sources import is_hub_id, is_local
+from rewardkit.tasks.sources import is_hub_id, is_local, is_saved_dataset
 from rewardkit.types import Problem
 
 # Registered name (or alias) -> (task, path under a data folder: see data_dirs)
@@ -148,8 +148,3 @@ def load_eval_data(
         return t, t.load(data, limit=limit, split="test"), data
     raise UserError(f"--data {data!r} is neither a file, nor a task ({', '.join(TASKS.names())}), "
                     f"nor a hub id (owner/name)")
-
-
-def is_saved_dataset(path: Path) -> bool:
-    """A folder written by `datasets.save_to_disk` (a Dataset or a DatasetDict)."""
-    return (path / "dataset_info.json").exists() or (path / "dataset_dict.json").exists()

@@ -114,8 +114,13 @@ def _rows_of(ds: Any, label: str) -> Iterator[Row]:
         yield f"{label} row {i}", dict(row)
 
 
+def is_saved_dataset(path: Path) -> bool:
+    """A folder written by `datasets.save_to_disk` (a Dataset or a DatasetDict)."""
+    return (path / "dataset_info.json").exists() or (path / "dataset_dict.json").exists()
+
+
 def _saved_dataset(path: Path, split: str) -> Iterator[Row]:
-    if not ((path / "dataset_info.json").exists() or (path / "dataset_dict.json").exists()):
+    if not is_saved_dataset(path):
         raise UserError("is a folder but not one written by datasets' save_to_disk",
                         where=str(path))
     datasets = _datasets()
