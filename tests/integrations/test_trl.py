@@ -66,6 +66,27 @@ def test_one_verification_per_batch_shared_by_all_functions(monkeypatch):
     assert calls == [12]  # 5 functions, 12 completions, each judged once
 
 
+def test_graded_scores_reach_the_rewards():
+    """A task's graded score survives the gather (extracted answers travel with it), so
+    `task_score` sees what `rewardkit score` sees."""
+    from rewardkit.tasks.base import Task
+
+    class Graded(Task):
+        name = "graded"
+
+        def extract_answer(self, text):
+            return text[:1]
+
+        def check(self, gold, text):
+            return text == gold, "ok", len(text) / 10
+
+    funcs = make_reward_funcs(Graded(), ["task_score"], num_generations=2,
+                              max_completion_length=8, eos_token_ids=[0])
+    scored = funcs[0](prompts=["p", "p"], completions=["ab", "abcd"],
+                      completion_ids=[[5, 0], [5, 0]], answer=["ab", "ab"])
+    assert scored == [0.2, 0.4]
+
+
 def test_missing_answer_column_names_it():
     from rewardkit.errors import UserError
 

@@ -144,7 +144,10 @@ class _TrlRewards:
                  for i in range(len(prompts))]
         # Verify here, only this process's completions, in runs of the same problem.
         verified = self.scorer.verify(_runs(local, budget))
-        verdicts = [(c, s) for g in verified for c, s in zip(g.correct, g.status)]
+        # everything verify_groups decided: verdict, status, extracted answer, graded score
+        verdicts = [(g.correct[j], g.status[j], g.answers[j] if g.answers else None,
+                     g.scores[j] if g.scores else None)
+                    for g in verified for j in range(len(g))]
         world, rank = _gather(list(zip(local, verdicts)))
         samples = [s for part in world for s, _ in part]
         judged = [v for part in world for _, v in part]
@@ -156,8 +159,9 @@ class _TrlRewards:
         def with_verdicts(groups):
             out, i = [], 0
             for g in groups:
-                part = judged[i:i + len(g)]
-                out.append(g.with_verdicts([c for c, _ in part], [s for _, s in part]))
+                correct, status, answers, scores = zip(*judged[i:i + len(g)])
+                graded = any(x is not None for x in scores)
+                out.append(g.with_verdicts(correct, status, answers, scores if graded else ()))
                 i += len(g)
             return out
 
