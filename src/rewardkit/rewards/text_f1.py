@@ -32,6 +32,6 @@ def text_f1(group: Group, *, ctx: RewardContext | None = None) -> list[float]:
         return [math.nan] * len(group)
     answers = (group.answers if len(group.answers) == len(group)
                else [stated_answer(c.text) for c in group.completions])
-    unjudged = [group.verified and ok is None for ok in group.correct] or [False] * len(group)
+    unjudged = [ok is None for ok in group.correct] if group.verified else [False] * len(group)
     return [math.nan if skip else 0.0 if a is None else max(token_f1(a, g) for g in golds)
             for a, skip in zip(answers, unjudged)]
