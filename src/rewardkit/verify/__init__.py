@@ -1,4 +1,6 @@
-"""The verification service: every verdict rewardkit computes comes from `verify_groups`.
+"""The verification service: training, eval, `rewardkit score`/`serve` and the engine adapters
+get their verdicts from `verify_groups` (a few single checks call `Task.check` directly: the SFT
+warm start's accuracy, eval's answer voting).
 
 See `service.verify_groups` for the contract (statuses, deadlines, threads, asyncio), `pool.py`
 for the worker pool and why it is pebble's, `stats.py` for the per-step status shares.
