@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from rewardkit.errors import UserError
-from rewardkit.rewards import RewardScorer, RewardSpec, parse_spec, total_reward
+from rewardkit.rewards import RewardScorer, RewardSpec, parse_spec
 from rewardkit.tasks.base import Task
 from rewardkit.types import Completion, Group, Problem
 
@@ -136,7 +136,7 @@ class EngineScorer:
         """
         step = self.steps_done if step is None else step
         scores = self.scorer.score(groups, step=step)  # P arrays of (G, K)
-        totals = [total_reward(s, self.scorer.weights) for s in scores]  # P arrays of (G,)
+        totals = [self.scorer.total(s) for s in scores]  # P arrays of (G,); NaN: primary NaN
         if learn:
             self.learn(groups, step=step)
         return scores, totals

@@ -232,10 +232,7 @@ class Task:
             return False
         if gold is None:
             return False
-        try:
-            return self.check(gold, f"\\boxed{{{other}}}")[0] is True
-        except Exception:
-            return False
+        return self._check_safely(gold, f"\\boxed{{{other}}}")[0] is True
 
     # -- verification (rewardkit.verify runs these) -------------------------------------------
     def triage(self, gold: Any, text: str) -> tuple[str | None, Verdict | Defer]:
