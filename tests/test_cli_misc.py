@@ -29,3 +29,18 @@ def test_console_script_help():
     out = subprocess.run([sys.executable, "-m", "rewardkit", "--help"], capture_output=True,
                          text=True)
     assert out.returncode == 0 and "score" in out.stdout and "rewards" in out.stdout
+
+
+def test_a_subcommand_imports_only_its_own_module():
+    """`rewardkit score ...` builds only its own parser (no eval/demo/train imports on the way
+    to its work); the top-level help and an unknown command still see every subcommand."""
+    code = ("import sys; from rewardkit.cli.main import build_parser; "
+            "p = build_parser('tiny-model'); "
+            "print(sorted(m for m in sys.modules if m.startswith('rewardkit.cli.')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "['rewardkit.cli.main', 'rewardkit.cli.tiny_model']"
+    for argv in (["--help"], ["nosuch"], ["tiny_model"]):  # tiny_model: the module, not a command
+        out = subprocess.run([sys.executable, "-m", "rewardkit", *argv], capture_output=True,
+                             text=True)
+        assert "score" in out.stdout + out.stderr and "tiny-model" in out.stdout + out.stderr

@@ -96,6 +96,40 @@ def test_simple_numbers_never_reach_the_pool(monkeypatch):
     assert out.correct == (True, True, False, False) and out.status == ("ok",) * 4
 
 
+def test_starting_workers_never_waits_for_a_start_under_way(monkeypatch):
+    """`start_workers` (and so `verify_groups`' own call) returns at once while another thread
+    is still starting the pool: pebble's status check would wait the whole start out."""
+    from pebble import ProcessPool
+
+    started, release = threading.Event(), threading.Event()
+    real_start = ProcessPool._start_pool
+
+    def slow_start(pool):
+        started.set()
+        release.wait(30)
+        real_start(pool)
+
+    monkeypatch.setattr(ProcessPool, "_start_pool", slow_start)
+    POOL.shutdown()
+    try:
+        service.start_workers("math")
+        assert started.wait(10), "the warm-up thread did not start the pool"
+        caller = threading.Thread(target=lambda: [service.start_workers("math")
+                                                  for _ in range(3)])
+        caller.start()
+        caller.join(5)
+        assert not caller.is_alive(), "start_workers waited for the pool's start"
+    finally:
+        release.set()
+    assert verify_groups("math", [make_group(texts=["\\boxed{x \\cdot x}"], answer="x^2",
+                                             task="math")])[0].correct == (True,)
+
+
+def test_start_workers_leaves_tasks_that_never_defer_alone(monkeypatch):
+    monkeypatch.setattr(POOL, "warm_up", lambda: pytest.fail("started the pool"))
+    service.start_workers("gsm8k")
+
+
 def test_import_rewardkit_stays_light():
     code = ("import sys, rewardkit; bad = [m for m in ('torch', 'pebble', 'sympy', 'math_verify',"
             " 'rewardkit.verify') if m in sys.modules]; print(bad)")

@@ -110,6 +110,7 @@ def run(args: argparse.Namespace) -> int:
     from rewardkit.eval import evaluate, write_eval
     from rewardkit.eval.data import load_eval_data
     from rewardkit.rewards.combine import RewardScorer, parse_spec
+    from rewardkit.verify import start_workers
 
     for flag, value in (("--n", args.n), ("--max-new-tokens", args.max_new_tokens),
                         ("--limit", args.limit or 1), ("--batch-size", args.batch_size)):
@@ -126,6 +127,7 @@ def run(args: argparse.Namespace) -> int:
                                            prompt_key=args.prompt_key,
                                            answer_key=args.answer_key, seed=args.seed,
                                            task_params=_task_params(args.task_params))
+    start_workers(task)  # the verification pool starts while the model loads and samples
     # built (which checks each reward's parameters) now, before the model loads
     rewards = RewardScorer([parse_spec(s) for s in args.reward]) if args.reward else None
     sampler = load_sampler(args.model, device=args.device, dtype=args.dtype,

@@ -20,13 +20,16 @@ COMMANDS = ["demo", "train", "sft", "eval", "compare", "score", "serve", "reward
 TORCH_HEAVY = {"demo", "train", "sft", "eval"}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The command line's parser; with `only` (a subcommand name), just that subcommand's
+    module is imported: `rewardkit score` need not import what `eval` or `demo` import."""
     parser = argparse.ArgumentParser(
         prog="rewardkit",
         description="Rewards first: verifiers, length/efficiency rewards, GRPO-family RL, eval.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in COMMANDS:
+    chosen = [name for name in COMMANDS if name.replace("_", "-") == only]
+    for name in chosen or COMMANDS:
         try:
             module = importlib.import_module(f"rewardkit.cli.{name}")
         except ModuleNotFoundError as e:
@@ -45,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in TORCH_HEAVY:
         choose_wait_policy()
-    args = build_parser().parse_args(argv)
+    args = build_parser(argv[0] if argv else None).parse_args(argv)
     try:
         return int(args.run(args) or 0)
     except UserError as e:

@@ -36,7 +36,7 @@ from rewardkit.rewards import RewardScorer, parse_spec
 from rewardkit.rewards.combine import nan_to_none
 from rewardkit.rollouts import batches_by_step, read_rollouts
 from rewardkit.tasks import get_task
-from rewardkit.verify import status_fractions, verify_groups, warn_if_failing
+from rewardkit.verify import start_workers, status_fractions, verify_groups, warn_if_failing
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -78,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
     except KeyError as e:
         raise UserError(f"--task: {e}") from None
     configure_verify(args)
+    start_workers(task)  # the pool starts while the input is read and triaged
     scorer = RewardScorer([_spec(s, "--reward") for s in args.reward])
     advantage = _advantage(args.advantage) if args.advantage else None
     if args.load_state:

@@ -6,8 +6,15 @@ See `service.verify_groups` for the contract (statuses, deadlines, threads, asyn
 for the worker pool and why it is pebble's, `stats.py` for the per-step status shares.
 """
 
-from rewardkit.verify.service import CACHE, averify_groups, configure, shutdown, verify_groups
+from rewardkit.verify.service import (
+    CACHE,
+    averify_groups,
+    configure,
+    shutdown,
+    start_workers,
+    verify_groups,
+)
 from rewardkit.verify.stats import failed_fraction, status_fractions, warn_if_failing
 
 __all__ = ["CACHE", "averify_groups", "configure", "failed_fraction", "shutdown",
-           "status_fractions", "verify_groups", "warn_if_failing"]
+           "start_workers", "status_fractions", "verify_groups", "warn_if_failing"]

@@ -135,6 +135,8 @@ class WorkerPool:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._warm_lock = threading.Lock()
+        self._warming: threading.Thread | None = None
         self._pool: Any = None
         self._settings: tuple[int, int] | None = None
         self.workers = default_workers()
@@ -168,10 +170,14 @@ class WorkerPool:
         return [_outcome(f) for f in futures]
 
     def warm_up(self) -> None:
-        """Start the pool in the background (the forkserver imports math-verify, ~0.5 s), so a
-        caller's own work overlaps it; no-op when it is running."""
-        if self._pool is None or not self._pool.active:
-            threading.Thread(target=self._warm, daemon=True).start()
+        """Start the pool in a background thread (the forkserver imports math-verify, ~0.4 s),
+        so a caller's own work overlaps the start. Returns at once: it never touches the pool
+        from the calling thread, where pebble's status check would wait out a start already
+        under way."""
+        with self._warm_lock:
+            if self._warming is None or not self._warming.is_alive():
+                self._warming = threading.Thread(target=self._warm, daemon=True)
+                self._warming.start()
 
     def _warm(self) -> None:
         # RuntimeError: the pool was stopped meanwhile (shutdown, interpreter exit)

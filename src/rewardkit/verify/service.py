@@ -87,8 +87,7 @@ def verify_groups(task: str | Task, groups: Sequence[Group], *,
     kernel kills the workers with it. `shutdown()` stops the pool earlier.
     """
     task = _resolve(task)
-    if type(task).decide is not Task.decide:  # it may defer checks: start workers meanwhile
-        POOL.warm_up()
+    start_workers(task)  # while the batch is triaged here
     task_id = task.cache_id()
     verdicts: list[list[Verdict | None]] = []
     answers: list[list[str | None]] = []
@@ -117,6 +116,19 @@ def verify_groups(task: str | Task, groups: Sequence[Group], *,
             verdicts[g][c] = verdict
     return [group.with_verdicts([v[0] for v in vs], [v[1] for v in vs], ans, _scores(vs))
             for group, vs, ans in zip(groups, verdicts, answers)]
+
+
+def start_workers(task: str | Task) -> None:
+    """Start the worker pool in the background when `task` may defer checks to it, so that its
+    start (a forkserver importing math-verify, about 0.4 s) overlaps the caller's own work.
+
+    `verify_groups` calls it too, but a caller that knows its task early (a CLI before reading
+    its input, a trainer before loading its model) gains most by calling it first. Call it
+    after `configure`: a changed pool size restarts the pool. No-op for tasks that judge
+    everything in the caller's process and when the pool is already running.
+    """
+    if type(_resolve(task)).decide is not Task.decide:
+        POOL.warm_up()
 
 
 def _decide(task: Task, keys: list[tuple[str, str, str]], timeout_s: float | None
