@@ -8,8 +8,8 @@ MATH-500 answers; replies boxed, after </think>, right or wrong, in the forms mo
 are judged
 
   (a) by `rewardkit score --task math --reward accuracy` with 1 and with 2 workers, and
-  (b) by a plain loop over `math_verify.parse`/`verify` as TRL's `accuracy_reward` does it
-      (gold parsed for every completion, its extraction config, `verify(gold, answer)`),
+  (b) by a plain loop over `math_verify.parse`/`verify` written as TRL 1.16's `accuracy_reward`
+      (the gold, boxed, parsed for every completion; its extraction config and timeouts),
 
 both as whole processes (start-up and imports included), alternating a/b, `--runs` times each;
 the median wall time is reported with throughput, the speed-up, and the number of items on which
@@ -75,19 +75,24 @@ PLAIN_LOOP = r"""
 import json, sys
 from math_verify import LatexExtractionConfig, parse, verify
 from latex2sympy2_extended import NormalizationConfig
-config = [LatexExtractionConfig(normalization_config=NormalizationConfig(
-    nits=False, malformed_operators=False, basic_latex=True, equations=True, boxed="all",
-    units=True), boxed_match_priority=0, try_extract_without_anchor=False)]
+# trl.rewards.accuracy_reward (TRL 1.16) line for line, over one whole file: the gold parsed
+# for every completion, the completion with TRL's extraction config, math-verify's own
+# (SIGALRM) timeouts on, as TRL sets them in the main thread. The one change: the gold is
+# given boxed, as a solution string would hold it (a bare `\frac{a}{b}` or `(3,4]` does not
+# parse in math-verify's default configuration and would be skipped).
 out = []
 for line in open(sys.argv[1]):
     row = json.loads(line)
     for c in row["completions"]:
-        gold = parse("\\boxed{" + row["answer"] + "}", extraction_mode="first_match")
-        if not gold:
+        gold = parse("\\boxed{" + row["answer"] + "}", parsing_timeout=10)
+        if len(gold) == 0:
             out.append(None)
             continue
-        answer = parse(c["text"], extraction_config=config, extraction_mode="first_match")
-        out.append(bool(verify(gold, answer)))
+        answer = parse(c["text"], extraction_config=[LatexExtractionConfig(
+            normalization_config=NormalizationConfig(units=True), boxed_match_priority=0,
+            try_extract_without_anchor=False)], extraction_mode="first_match",
+            parsing_timeout=10)
+        out.append(float(verify(gold, answer, timeout_seconds=5)) == 1.0)
 json.dump(out, open(sys.argv[2], "w"))
 """
 
