@@ -91,6 +91,14 @@ def test_eval_user_errors_exit_2(tmp_path, sampler, data, capsys):
     assert sampler.params == []  # nothing was sampled for a bad command
 
 
+def test_a_reward_the_data_cannot_feed_fails_before_the_model_loads(sampler, data, capsys):
+    rc = main(["eval", "--model", "org/m", "--data", str(data), "--task", "gsm8k",
+               "--prompt-key", "q", "--answer-key", "a", "--reward", "l1_exact"])
+    err = capsys.readouterr().err
+    assert rc == 2 and f"--data {data}: reward 'l1_exact'" in err and "target_tokens" in err
+    assert sampler.seen == {}  # no model was loaded
+
+
 def test_eval_missing_model_folder_is_a_user_error(tmp_path, data, capsys):
     rc = main(["eval", "--model", str(tmp_path / "nope"), "--data", str(data), "--task", "gsm8k",
                "--prompt-key", "q", "--answer-key", "a"])

@@ -134,3 +134,13 @@ def test_primary_rewards_read_the_verdict():
     primary = {n for n in NAMES if getattr(REWARDS.get(n), "primary", False)}
     assert primary == {"accuracy", "cosine_length", "l1_exact", "l1_max", "efficiency"}
     assert not primary & VERDICT_FREE
+
+
+def test_check_problem_reports_what_the_data_lacks_before_any_step():
+    from rewardkit.errors import UserError
+    from rewardkit.types import Problem
+
+    scorer = RewardScorer([RewardSpec("accuracy"), RewardSpec("l1_exact")])
+    scorer.check_problem(Problem("q1", "p", "3", meta={"target_tokens": 100}), where="d.jsonl")
+    with pytest.raises(UserError, match=r"^d\.jsonl: reward 'l1_exact': problem 'q1'"):
+        scorer.check_problem(Problem("q1", "p", "3"), where="d.jsonl")

@@ -130,6 +130,8 @@ def run(args: argparse.Namespace) -> int:
     start_workers(task)  # the verification pool starts while the model loads and samples
     # built (which checks each reward's parameters) now, before the model loads
     rewards = RewardScorer([parse_spec(s) for s in args.reward]) if args.reward else None
+    if rewards is not None and problems:  # what the rewards need from the data, e.g. meta keys
+        rewards.check_problem(problems[0], where=f"--data {label}")
     sampler = load_sampler(args.model, device=args.device, dtype=args.dtype,
                            chat_template=args.chat_template)
     samples, summary = evaluate(

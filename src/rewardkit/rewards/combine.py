@@ -15,6 +15,7 @@ two phases over one batch, which is what `rewardkit score` does with each step o
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import json
 import math
@@ -27,7 +28,7 @@ import numpy as np
 from rewardkit.errors import UserError
 from rewardkit.registry import REWARDS, UnknownName
 from rewardkit.rewards.base import RewardContext
-from rewardkit.types import Group
+from rewardkit.types import Group, Problem
 
 
 @dataclass(frozen=True)
@@ -223,6 +224,22 @@ class RewardScorer:
                                        f"for a group of {len(group)}")
                 scores[:, k] = np.asarray(values, dtype=np.float64)
         return out
+
+    def check_problem(self, problem: Problem, *, where: str) -> None:
+        """Run every reward once on the synthetic group's replies to a real `problem` (its
+        answer and meta), so that a reward that needs something the data lacks (`l1_exact`
+        without `meta.target_tokens`) says so before a model loads, not at the first step.
+        As in `bind_reward`, only `UserError` counts; `where` names the data in the message.
+        """
+        group = dataclasses.replace(synthetic_group(), problem=problem)
+        batch = (group,)
+        for spec, fn in zip(self.specs, self.fns):
+            try:
+                fn(group, **spec.params, ctx=RewardContext(0, batch, {}))
+            except UserError as e:
+                raise e.at(where) from None
+            except Exception:  # noqa: BLE001  (the synthetic replies may be at fault)
+                continue
 
     def end_step(self, groups: Sequence[Group], *, step: int) -> None:
         """Let stateful rewards learn from this step's scored batch (after, never during)."""
