@@ -125,6 +125,13 @@ def test_starting_workers_never_waits_for_a_start_under_way(monkeypatch):
                                              task="math")])[0].correct == (True,)
 
 
+def test_start_workers_starts_no_thread_once_the_pool_runs(monkeypatch):
+    verify_groups("math", [make_group(texts=["\\boxed{x \\cdot x}"], answer="x^2",
+                                      task="math")])  # the pool now runs
+    monkeypatch.setattr(threading, "Thread", lambda *a, **k: pytest.fail("a warm-up thread"))
+    service.start_workers("math")
+
+
 def test_start_workers_leaves_tasks_that_never_defer_alone(monkeypatch):
     monkeypatch.setattr(POOL, "warm_up", lambda: pytest.fail("started the pool"))
     service.start_workers("gsm8k")

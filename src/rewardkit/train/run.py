@@ -126,7 +126,7 @@ class Run:
         # Training rows must start with the prompt ids the sampler fed the model.
         self.encode = getattr(self.sampler, "encode", None) or partial(encode_prompt,
                                                                        self.tokenizer)
-        from rewardkit.verify import configure
+        from rewardkit.verify import configure, start_workers
 
         configure(workers=cfg.verify.workers or None, timeout_s=cfg.verify.timeout_s,
                   memory_mb=cfg.verify.memory_mb)
@@ -134,6 +134,7 @@ class Run:
             self.task = get_task(cfg.task, cfg.task_params)
         except UnknownName as e:
             raise UserError(f"task: {e}") from None
+        start_workers(self.task)  # the verification pool starts while the first step samples
         self.scorer = RewardScorer([RewardSpec(r.name, r.weight, r.params, r.primary)
                                     for r in cfg.rewards])
         self.data = ProblemStream(load_problems(self.task, data=cfg.data, split="train",

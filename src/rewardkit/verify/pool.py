@@ -137,6 +137,7 @@ class WorkerPool:
         self._lock = threading.Lock()
         self._warm_lock = threading.Lock()
         self._warming: threading.Thread | None = None
+        self._started: tuple[int, int] | None = None  # settings of the pool known to be running
         self._pool: Any = None
         self._settings: tuple[int, int] | None = None
         self.workers = default_workers()
@@ -167,13 +168,17 @@ class WorkerPool:
         pool = self._ensure()
         deadline = self.timeout_s if timeout_s is None else timeout_s
         futures = [pool.schedule(fn, args=job, timeout=deadline) for job in jobs]
+        self._started = self._settings
         return [_outcome(f) for f in futures]
 
     def warm_up(self) -> None:
         """Start the pool in a background thread (the forkserver imports math-verify, ~0.4 s),
         so a caller's own work overlaps the start. Returns at once: it never touches the pool
         from the calling thread, where pebble's status check would wait out a start already
-        under way."""
+        under way. Nothing to do (no thread either) when the pool already runs with the current
+        settings: `verify_groups` calls this once per batch."""
+        if self._started == (self.workers, self.memory_mb):
+            return
         with self._warm_lock:
             if self._warming is None or not self._warming.is_alive():
                 self._warming = threading.Thread(target=self._warm, daemon=True)
@@ -184,6 +189,7 @@ class WorkerPool:
         # not through `run`: a warm-up is no caller's job (and must not count as one)
         with contextlib.suppress(RuntimeError):
             self._ensure().schedule(tuple, args=((True, "ok"),))
+            self._started = self._settings
 
     def shutdown(self) -> None:
         """Stop the workers now (running checks are killed); the next `run` starts a new pool."""
@@ -191,6 +197,7 @@ class WorkerPool:
             self._stop_locked()
 
     def _stop_locked(self) -> None:
+        self._started = None
         if self._pool is not None:
             self._pool.stop()
             self._pool.join(timeout=10)
