@@ -182,8 +182,8 @@ def collect(policy: Policy, rollout: Rollout, dist: Dist, cfg: TrainConfig, step
     return out, seen, timing
 
 
-def sample_with_needs(policy: Policy, needs: set[str], cfg: TrainConfig, prompts: list[str],
-                      seed: int) -> list[list[Completion]]:
+def sample_with_needs(policy: Policy, needs: frozenset[str], cfg: TrainConfig,
+                      prompts: list[str], seed: int) -> list[list[Completion]]:
     """G completions per prompt, carrying the per-token fields the rewards read (`needs`):
     the sampler's log-probs / entropies, and SAR's question-free log-probs from the trainer."""
     if not prompts:
