@@ -27,6 +27,9 @@ one process; each rank samples and scores its share of the prompts; advantages a
 the gathered batch; the training forward runs through accelerate's DDP wrapper, which sums the
 gradients (each minibatch loss normalised by whole-batch counts) in an optimizer step's last
 backward; every rank takes the same step. Metrics and rewards see groups without token arrays.
+
+Each step function takes only the parts it uses (run.py lists them): the policy, the rollout
+(problems, task, rewards), the loss, the optimizer, the distributed context, and the config.
 """
 
 from __future__ import annotations
@@ -102,7 +105,7 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False,
             everything = dist.gather(list(zip(slim, seen.scores, seen.prompts)))
             groups, scores, prompts = ([list(x) for x in zip(*everything)] if everything
                                        else ([], [], []))
-            scorer.end_step(groups, step=step - 1)                                    # 6
+            scorer.end_step(groups, step=step - 1)                      # 6 (0-based step)
             row = {"step": step, **update,
                    **rollout_metrics(groups, scores, scorer.labels, scorer.weights,
                                      scorer.primary),
@@ -240,6 +243,8 @@ def score_batch_level(scorer: RewardScorer, dist: Dist, batch: Batch, step: int)
 
 def prepare_rows(policy: Policy, scorer: RewardScorer, loss: LossSpec, dist: Dist,
                  cfg: TrainConfig, kept: Batch) -> list[Row]:
+    """One training row per kept completion: prompt ids as sampled, completion ids, overlong
+    weight, total reward, the log-probs the loss will need, and its advantage."""
     G = cfg.sampling.group_size
     totals = np.array([scorer.total(s) for s in kept.scores]).reshape(-1, G)  # (P, G)
     truncated = np.array([[c.truncated for c in g.completions] for g in kept.groups], dtype=bool)
@@ -281,6 +286,8 @@ def prepare_rows(policy: Policy, scorer: RewardScorer, loss: LossSpec, dist: Dis
 
 def policy_update(policy: Policy, optim: Optimization, loss: LossSpec, dist: Dist,
                   cfg: TrainConfig, rows: list[Row], step: int) -> dict[str, float]:
+    """`epochs` x `updates_per_epoch` optimizer steps on this rank's rows (in step with the
+    other ranks); the mean loss and gradient norm over them, and the loss statistics."""
     G = cfg.sampling.group_size
     counters = {"lr": optim.lr, "nonfinite_skipped": optim.counters["nonfinite_skipped"]}
     if dist.sum(len(rows)) == 0:  # every group was filtered out: nothing to learn from

@@ -91,7 +91,6 @@ class Run:
         rollout = build_rollout(cfg)
         optim = Optimization.adamw(policy.model, cfg.optim, steps=cfg.steps)
         policy.ddp, optim.optimizer = dist.distribute(policy.model, optim.optimizer)
-        rollout.recompose = resolve_recompose(cfg.filters.recompose)
         loss = LossSpec.from_config(cfg.loss)
         rundir.restore(optim=optim, rollout=rollout, dist=dist)
         rundir.start_log(total_steps=cfg.steps, enabled=dist.is_main, progress=progress)
@@ -124,7 +123,8 @@ def build_policy(cfg: TrainConfig, dist: Dist, sampler: Sampler | None, *,
 
 
 def build_rollout(cfg: TrainConfig) -> Rollout:
-    """The task, its verifier pool, the rewards and the seeded problem stream."""
+    """The task, its verifier pool, the rewards, the seeded problem stream and the hook that
+    recomposes the batch."""
     from rewardkit.verify import configure
 
     configure(workers=cfg.verify.workers or None, timeout_s=cfg.verify.timeout_s,
@@ -137,4 +137,4 @@ def build_rollout(cfg: TrainConfig) -> Rollout:
                            for r in cfg.rewards])
     data = ProblemStream(load_problems(task, data=cfg.data, split="train", seed=cfg.seed),
                          seed=cfg.seed)
-    return Rollout(task, scorer, data)
+    return Rollout(task, scorer, data, resolve_recompose(cfg.filters.recompose))
