@@ -1,6 +1,6 @@
 """The loop's step functions on hand-built parts (issue 16 item 6): an update, the optimizer's
-non-finite guard and a collection round, each without a run directory, an accelerator or (where
-the step needs none) a model."""
+non-finite guard, a collection round and the rows for an update, each without a run directory,
+an accelerator or (where the step needs none) a model."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from rewardkit.train.dist import Dist
 from rewardkit.train.optimizer import MAX_NONFINITE_IN_A_ROW, Optimization, TrainingError
 from rewardkit.train.parts import LossSpec, Policy, Rollout
 from rewardkit.train.policy import Row, load_policy, token_logprobs
+from rewardkit.types import Completion, Group
 
 CPU = torch.device("cpu")
 
@@ -156,3 +157,48 @@ def test_collect_refills_with_a_scripted_sampler_and_no_model(make_config):
     assert [sum(g.correct) for g in kept.groups] == [2, 3]
     assert [s[:, 0].tolist() for s in kept.scores] == [[1, 0, 1, 0], [1, 1, 1, 0]]
     assert kept.prompts == [task.prompt(g.problem) for g in kept.groups]
+
+
+# -- prepare_rows: a policy with a reference, a scorer, a loss, one process ---------------------
+
+
+def test_prepare_rows_takes_the_kl_out_of_the_reward(make_config, tiny_model):
+    cfg = load_config(make_config(autocast="none", loss={"kl_coef": 0.5, "kl_in_reward": True}))
+    model, tokenizer = load_policy(str(tiny_model), device=CPU, dtype=torch.float32)
+    ref, _ = load_policy(str(tiny_model), device=CPU, dtype=torch.float32)
+    torch.manual_seed(0)
+    with torch.no_grad():  # a reference the policy has moved away from
+        for p in ref.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    policy = Policy(model, tokenizer, CPU, ref=ref)
+    task = tinyrun.CountTask()
+    problems = task.problems("train", 2, 0)
+    ids = [[(5, 6), (7,), (8, 9, 10), (11, 12)], [(3, 4, 5, 6), (7, 8), (9,), (10, 11, 12)]]
+    groups = [Group(p, [Completion("", len(t), token_ids=t) for t in ts], 6)
+              for p, ts in zip(problems, ids)]
+    accuracy = [np.array([[1.0], [0.0], [1.0], [0.0]]), np.array([[0.0], [0.0], [1.0], [1.0]])]
+    kept = loop.Batch(groups, accuracy, [task.prompt(p) for p in problems])
+
+    rows = loop.prepare_rows(policy, RewardScorer([RewardSpec("accuracy")]),
+                             LossSpec.from_config(cfg.loss), Dist(), cfg, kept)
+
+    assert [r.prompt_ids for r in rows] == [tokenizer(task.prompt(p)).input_ids
+                                            for p in problems for _ in range(4)]
+    assert [tuple(r.completion_ids) for r in rows] == [t for ts in ids for t in ts]
+    assert [r.reward for r in rows] == [1, 0, 1, 0, 0, 0, 1, 1]  # the reward before the KL
+    kl = []
+    for r in rows:  # by hand, one row at a time: k3 = e^(ref - pi) - (ref - pi) - 1, summed
+        batch = policy.collate([Row(r.prompt_ids, r.completion_ids)])
+        with torch.no_grad():
+            pi = token_logprobs(model, batch, temperature=1.0)[0][0]
+            pi_ref = token_logprobs(ref, batch, temperature=1.0)[0][0]
+        torch.testing.assert_close(r.old_logp, pi, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(r.ref_logp, pi_ref, rtol=1e-5, atol=1e-5)
+        d = (pi_ref - pi).double()
+        kl.append(float((d.exp() - d - 1).sum()))
+    assert min(kl) > 0
+    shaped = np.array([r.reward - 0.5 * k for r, k in zip(rows, kl)]).reshape(2, 4)
+    # GRPO over the shaped totals: (x - group mean) / (Bessel std + 1e-6)
+    expected = (shaped - shaped.mean(1, keepdims=True)) / (shaped.std(1, ddof=1, keepdims=True)
+                                                           + 1e-6)
+    assert [r.advantage for r in rows] == pytest.approx(expected.ravel().tolist(), rel=1e-4)

@@ -161,7 +161,7 @@ class Rollout:
     scorer: RewardScorer
     data: ProblemStream
     recompose: Recompose = keep_first
-    _held_out: list[Problem] | None = None
+    _held_out: list[Problem] | None = field(default=None, init=False, repr=False)
 
     def held_out(self, n: int, seed: int) -> list[Problem]:
         """`n` held-out ("test") problems for periodic evaluation, made once; none (and a

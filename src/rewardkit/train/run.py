@@ -116,7 +116,7 @@ def build_policy(cfg: TrainConfig, dist: Dist, sampler: Sampler | None, *,
     ref = (load_reference(cfg.model, model, device=dist.device, dtype=dtype)
            if cfg.loss.kl_coef > 0 else None)
     sampler = sampler or make_sampler(model, tokenizer, cfg, autocast=autocast)
-    policy = Policy(model, tokenizer, dist.device, autocast, ref, sampler)
+    policy = Policy(model, tokenizer, dist.device, autocast=autocast, ref=ref, sampler=sampler)
     if weights_from is not None:  # a separate engine (vLLM) starts from `model`, not from it
         policy.sync_sampler()
     return policy
