@@ -49,8 +49,8 @@ def test_periodic_training_eval_uses_the_same_definition():
     problems = [Problem(id=str(i), prompt=t, answer="x", task="t") for i, t in enumerate(texts)]
     sampler = SimpleNamespace(sample=lambda prompts, params: [
         [Completion(p.split("\n")[0], 3)] for p in prompts])
-    run = SimpleNamespace(eval_problems=lambda: problems, task=_Verdicts(), sampler=sampler,
-                          cfg=SimpleNamespace(seed=0, sampling=SimpleNamespace(max_new_tokens=8)))
-    got = loop_evaluate(run, step=1)
+    rollout = SimpleNamespace(held_out=lambda n, seed: problems, task=_Verdicts())
+    cfg = SimpleNamespace(seed=0, eval_problems=4, sampling=SimpleNamespace(max_new_tokens=8))
+    got = loop_evaluate(sampler, rollout, cfg, step=1)
     assert got["eval/accuracy"] == 0.5  # 2 / 4
     assert got["eval/accuracy_judged"] == pytest.approx(2 / 3)

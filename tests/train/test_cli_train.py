@@ -43,3 +43,14 @@ def test_train_runs_from_the_cli(make_config, tmp_path):
     assert main(["train", str(make_config(steps=1)), "--out", str(out)]) == 0
     assert (out / "metrics.jsonl").exists() and (out / "config.yaml").exists()
     assert main(["train", str(make_config(steps=1)), "--out", str(out)]) == 2  # no --resume
+
+
+def test_a_reward_the_data_cannot_feed_fails_before_the_model_loads(make_config, tmp_path,
+                                                                    capsys):
+    # l1_exact reads meta.target_tokens, which the task's problems lack. The model path does
+    # not exist: loading it first would report that instead.
+    path = make_config(model=str(tmp_path / "no-model"), rewards=[{"name": "l1_exact"}])
+    assert main(["train", str(path), "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "task: tinyrun.CountTask: reward 'l1_exact'" in err and "target_tokens" in err
+    assert "no-model" not in err and "Traceback" not in err

@@ -22,15 +22,20 @@ ACCELERATE = Path(sys.executable).parent / "accelerate"
 WORKER = """
 import json, sys
 from rewardkit.config import load_config
+import torch
 from rewardkit.train import loop
+from rewardkit.train.optimizer import Optimization
 from scripted import ScriptedSampler
-seen = []
-real = loop.optimizer_step
-def spy(run, finite):
-    seen.append([type(run.ddp).__name__, type(run.optimizer).__name__, run.rank,
-                 sum(p.grad is not None for p in run.params)])
-    return real(run, finite)
-loop.optimizer_step = spy
+seen, wrapper = [], []
+real_update, real_step = loop.policy_update, Optimization.step
+def update_spy(policy, *args):
+    wrapper[:] = [type(policy.ddp).__name__]
+    return real_update(policy, *args)
+def step_spy(optim, finite):
+    seen.append([wrapper[0], type(optim.optimizer).__name__, torch.distributed.get_rank(),
+                 sum(p.grad is not None for p in optim.params)])
+    return real_step(optim, finite)
+loop.policy_update, Optimization.step = update_spy, step_spy
 cfg = load_config(sys.argv[1])
 loop.train(cfg, sys.argv[2], sampler=ScriptedSampler(cfg.model), progress=False)
 with open(sys.argv[2] + f"-rank{seen[0][2]}.json", "w") as f:

@@ -20,6 +20,7 @@ from scripted import ScriptedSampler
 from rewardkit.config import load_config
 from rewardkit.train import loop
 from rewardkit.train.checkpoint import latest_checkpoint, read_jsonl
+from rewardkit.train.optimizer import Optimization
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 HERE = Path(__file__).resolve().parent
@@ -29,7 +30,7 @@ ACCELERATE = Path(sys.executable).parent / "accelerate"
 SETTINGS = dict(steps=2, prompts_per_step=2, autocast="none", sampling={"group_size": 4, "max_new_tokens": 6},
                 rewards=[{"name": "accuracy"}], filters={"overlong_mask": True},
                 checkpoint={"every": 0, "keep": 1})
-REAL_OPTIMIZER_STEP = loop.optimizer_step
+REAL_OPTIMIZER_STEP = Optimization.step
 MODES = [("clip", "token_mean"), ("clip", "seq_mean"), ("clip", "constant"), ("clip", "sum"),
          ("drpo", "sum")]
 
@@ -39,12 +40,12 @@ def run_and_record(make_config, tiny_model, tmp_path, monkeypatch, name, loss, a
     """Train 2 steps; return (gradients before each optimizer step, final weights, metrics)."""
     grads = []
 
-    def recording_step(run, finite):
+    def recording_step(optim, finite):
         grads.append([p.grad.detach().clone() if p.grad is not None else torch.zeros_like(p)
-                      for p in run.params])
-        return REAL_OPTIMIZER_STEP(run, finite)
+                      for p in optim.params])
+        return REAL_OPTIMIZER_STEP(optim, finite)
 
-    monkeypatch.setattr(loop, "optimizer_step", recording_step)
+    monkeypatch.setattr(Optimization, "step", recording_step)
     cfg = load_config(make_config(name, **SETTINGS, loss={"name": loss, "aggregation": aggregation},
                                   optim={"lr": 0.01, "minibatch_size": minibatch}))
     out = tmp_path / name

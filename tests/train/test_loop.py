@@ -14,7 +14,7 @@ from rewardkit.config import load_config
 from rewardkit.train import run as run_module
 from rewardkit.train.checkpoint import latest_checkpoint, read_jsonl
 from rewardkit.train.loop import train
-from rewardkit.train.run import TrainingError
+from rewardkit.train.optimizer import TrainingError
 
 
 def weights(directory) -> dict[str, torch.Tensor]:
@@ -102,14 +102,16 @@ def test_dynamic_sampling_exact_counts(make_config, tmp_path, filters, plan, exp
 
 
 def _spy(monkeypatch, name: str) -> list:
-    """Record the arguments of loop.<name> while still running it."""
+    """Record the arguments of loop.<name>, by parameter name, while still running it."""
+    import inspect
+
     from rewardkit.train import loop
 
     seen, original = [], getattr(loop, name)
 
-    def spy(*args):
-        seen.append(args)
-        return original(*args)
+    def spy(*args, **kwargs):
+        seen.append(inspect.signature(original).bind(*args, **kwargs).arguments)
+        return original(*args, **kwargs)
 
     monkeypatch.setattr(loop, name, spy)
     return seen
@@ -131,7 +133,7 @@ def test_unjudged_completion_gets_zero_advantage_and_leaves_the_statistics(
     cfg = load_config(make_config(steps=1, task="tinyrun.TimeoutCountTask",
                                   rewards=[{"name": "accuracy"}, {"name": "tinyrun.plus_half"}]))
     train(cfg, tmp_path / "run", sampler=tinyrun.ScriptedSampler([["timeout", "mixed"]]))
-    rows = rows_seen[0][1]
+    rows = rows_seen[0]["rows"]
     r3 = 1 / math.sqrt(3)
     assert [r.advantage for r in rows] == pytest.approx(
         [r3, -2 * r3, 0.0, r3] + [0.5 * math.sqrt(3), -0.5 * math.sqrt(3)] * 2, rel=1e-5)
@@ -157,7 +159,7 @@ def test_batch_level_reward_sees_the_finished_batch(make_config, tmp_path, monke
         "dynamic_sampling": True, "max_refill_rounds": 1}))
     train(cfg, tmp_path / "run",
           sampler=tinyrun.ScriptedSampler([["mixed", "equal"], ["three"]]))
-    kept = kept_seen[0][1]
+    kept = kept_seen[0]["kept"]
     assert [g.correct for g in kept.groups] == [(True, False, True, False),
                                                 (True, True, True, False)]
     assert kept.scores[0][:, 1].tolist() == [0.0, 0.0, 0.0, 0.0]
@@ -281,7 +283,7 @@ def test_sar_gets_logprobs_from_the_sampler_and_question_free_ones_from_the_trai
     tok = AutoTokenizer.from_pretrained(tiny_model)
     model = AutoModelForCausalLM.from_pretrained(tiny_model, dtype=torch.float32)
     start = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
-    for c in [c for g in kept_seen[0][1].groups for c in g.completions]:
+    for c in [c for g in kept_seen[0]["kept"].groups for c in g.completions]:
         ids = torch.tensor([[start, *c.token_ids]])
         with torch.no_grad():
             logp = torch.log_softmax(model(ids).logits[0, :-1].float(), -1)  # (T, V)

@@ -11,40 +11,39 @@ import torch
 
 from rewardkit.config import load_config
 from rewardkit.errors import UserError
-from rewardkit.train.run import Run
+from rewardkit.train.parts import LossSpec
 
 
-def trainer_loss(make_config, tmp_path, **loss):
+def trainer_loss(make_config, **loss) -> LossSpec:
+    """The loss part as the trainer builds it from a config (no model, task or run directory)."""
     cfg = load_config(make_config(loss={"name": "clip", "aggregation": "token_mean"} | loss))
-    run = Run(cfg, tmp_path / "run", resume=False, sampler=None, progress=False)
-    run.log.close()
-    return run
+    return LossSpec.from_config(cfg.loss)
 
 
-def test_gspo_runs_with_its_own_clip_range(make_config, tmp_path):
-    run = trainer_loss(make_config, tmp_path, name="gspo", aggregation="seq_mean")
-    assert run.loss_kwargs == {}  # nothing set: GSPO's 3e-4 / 4e-4 apply
+def test_gspo_runs_with_its_own_clip_range(make_config):
+    spec = trainer_loss(make_config, name="gspo", aggregation="seq_mean")
+    assert spec.kwargs == {}  # nothing set: GSPO's 3e-4 / 4e-4 apply
     # A sequence ratio of 1.001 with A > 0 is past GSPO's 1 + 4e-4 (clipped), inside PPO's 1.2.
     logp = torch.full((1, 2), 0.001)  # old_logp 0: every token ratio e^0.001 ≈ 1.001
-    _, stats = run.loss_fn(logp, torch.zeros(1, 2), torch.tensor([1.0]), torch.ones(1, 2),
-                           **run.loss_kwargs)
+    _, stats = spec.fn(logp, torch.zeros(1, 2), torch.tensor([1.0]), torch.ones(1, 2),
+                       **spec.kwargs)
     assert stats["clip_frac_high"] == 1.0
 
 
-def test_cispo_runs_with_its_own_clip_range(make_config, tmp_path):
-    run = trainer_loss(make_config, tmp_path, name="cispo")
-    assert run.loss_kwargs == {}  # CISPO's 1.0 / 4.0: the weight is capped at 5, not 1.2
+def test_cispo_runs_with_its_own_clip_range(make_config):
+    spec = trainer_loss(make_config, name="cispo")
+    assert spec.kwargs == {}  # CISPO's 1.0 / 4.0: the weight is capped at 5, not 1.2
     logp = torch.log(torch.tensor([[0.5]]))
     old = logp - torch.log(torch.tensor([[3.0]]))  # ratio 3: under 5, so its weight stays 3
-    loss, stats = run.loss_fn(logp, old, torch.tensor([1.0]), torch.ones(1, 1), **run.loss_kwargs)
+    loss, stats = spec.fn(logp, old, torch.tensor([1.0]), torch.ones(1, 1), **spec.kwargs)
     assert stats["clip_frac_high"] == 0.0
     # ℓ = −w·A·log π = −3·1·log 0.5 = 3·0.693147 = 2.079442
     assert float(loss) == pytest.approx(2.079442, abs=1e-5)
 
 
-def test_clip_gets_exactly_what_was_set(make_config, tmp_path):
-    run = trainer_loss(make_config, tmp_path, clip_high=0.28, dual_clip=10.0)
-    assert run.loss_kwargs == {"clip_high": 0.28, "dual_clip": 10.0}  # clip_low: clip's 0.2
+def test_clip_gets_exactly_what_was_set(make_config):
+    spec = trainer_loss(make_config, clip_high=0.28, dual_clip=10.0)
+    assert spec.kwargs == {"clip_high": 0.28, "dual_clip": 10.0}  # clip_low: clip's 0.2
 
 
 def test_a_parameter_set_twice_is_an_error(make_config):
@@ -107,11 +106,11 @@ def test_no_shipped_config_sets_a_clip_that_cannot_act(path, caplog):
 # D8: losses declare the batch fields they take; parameter names alone change nothing.
 
 
-def test_drpo_declares_its_batch_fields(make_config, tmp_path):
-    run = trainer_loss(make_config, tmp_path, name="drpo", aggregation="sum")
-    assert run.loss_batch_args == {"rewards", "group_ids", "max_new_tokens", "n_questions",
-                                   "n_tokens"}
-    assert run.loss_whole_groups
+def test_drpo_declares_its_batch_fields(make_config):
+    spec = trainer_loss(make_config, name="drpo", aggregation="sum")
+    assert spec.batch_fields == {"rewards", "group_ids", "max_new_tokens", "n_questions",
+                                 "n_tokens"}
+    assert spec.whole_groups
 
 
 def test_a_parameter_name_alone_neither_batches_nor_passes_fields(make_config, tmp_path):

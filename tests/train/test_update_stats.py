@@ -17,8 +17,8 @@ def train_recording(make_config, tmp_path, monkeypatch, **optim):
     """One step; returns (its metrics row, every minibatch's (stats, tokens on the mask))."""
     seen = []
 
-    def recording(run, mb, *norms):
-        loss, stats = REAL_MINIBATCH_LOSS(run, mb, *norms)
+    def recording(policy, loss_spec, cfg, mb, norms):
+        loss, stats = REAL_MINIBATCH_LOSS(policy, loss_spec, cfg, mb, norms)
         seen.append((stats, float(mb.mask.sum())))
         return loss, stats
 

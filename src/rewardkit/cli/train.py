@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.ERROR if args.quiet else logging.INFO,
                         format="rewardkit: %(message)s", stream=sys.stderr)
     from rewardkit.train.loop import train
-    from rewardkit.train.run import TrainingError
+    from rewardkit.train.optimizer import TrainingError
 
     out = Path(args.out) if args.out else Path("runs") / Path(args.config).stem
     try:

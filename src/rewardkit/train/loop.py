@@ -27,6 +27,9 @@ one process; each rank samples and scores its share of the prompts; advantages a
 the gathered batch; the training forward runs through accelerate's DDP wrapper, which sums the
 gradients (each minibatch loss normalised by whole-batch counts) in an optimizer step's last
 backward; every rank takes the same step. Metrics and rewards see groups without token arrays.
+
+Each step function takes only the parts it uses (run.py lists them): the policy, the rollout
+(problems, task, rewards), the loss, the optimizer, the distributed context, and the config.
 """
 
 from __future__ import annotations
@@ -43,9 +46,12 @@ import torch
 
 from rewardkit.advantages import compute_advantages
 from rewardkit.config import TrainConfig
+from rewardkit.losses import aggregate
+from rewardkit.rewards.combine import RewardScorer
 from rewardkit.sampling.base import Sampler, SamplingParams
 from rewardkit.train import filters
 from rewardkit.train.data import seed_for
+from rewardkit.train.dist import Dist
 from rewardkit.train.metrics import (
     StepStats,
     accuracies,
@@ -54,19 +60,12 @@ from rewardkit.train.metrics import (
     slim_group,
     warn_if_unhealthy,
 )
-from rewardkit.train.policy import (
-    Row,
-    collate,
-    completion_ids,
-    reference_context,
-    token_logprobs,
-)
-from rewardkit.train.run import Run, TrainingError
+from rewardkit.train.optimizer import Optimization
+from rewardkit.train.parts import LossSpec, Policy, Rollout
+from rewardkit.train.policy import Row, TokenBatch, completion_ids
+from rewardkit.train.run import Run
 from rewardkit.types import Completion, Group
 from rewardkit.verify import status_fractions, verify_groups
-
-MAX_NONFINITE_IN_A_ROW = 3
-"""consecutive optimizer steps with a NaN/inf loss or gradient before training stops"""
 
 
 @dataclass
@@ -89,113 +88,123 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False,
           sampler: Sampler | None = None, stop_after: int | None = None,
           progress: bool = True) -> list[dict[str, Any]]:
     """Run (or resume) training into `out`; returns this process's metric rows."""
-    run = Run(cfg, Path(out), resume=resume, sampler=sampler, progress=progress)
+    run = Run.build(cfg, Path(out), resume=resume, sampler=sampler, progress=progress)
+    policy, rollout, optim, loss, dist = run.policy, run.rollout, run.optim, run.loss, run.dist
+    scorer, log = rollout.scorer, run.rundir.log
     rows = []
     try:
-        for step in range(run.start_step + 1, cfg.steps + 1):
+        for step in range(run.rundir.start_step + 1, cfg.steps + 1):
             t0 = time.perf_counter()
-            kept, seen, timing = collect(run, step)                     # 1-3
+            kept, seen, timing = collect(policy, rollout, dist, cfg, step)            # 1-3
             t1 = time.perf_counter()
-            rows_local = prepare_rows(run, kept, step)                  # 4
-            update = policy_update(run, rows_local, step)               # 5
-            run.sync_sampler()  # a vLLM engine samples the next step with the new weights
+            rows_local = prepare_rows(policy, scorer, loss, dist, cfg, kept)          # 4
+            update = policy_update(policy, optim, loss, dist, cfg, rows_local, step)  # 5
+            policy.sync_sampler()  # a vLLM engine samples the next step with the new weights
             t2 = time.perf_counter()
             slim = [slim_group(g) for g in seen.groups]  # no per-token arrays between ranks
-            everything = run.gather(list(zip(slim, seen.scores, seen.prompts)))
+            everything = dist.gather(list(zip(slim, seen.scores, seen.prompts)))
             groups, scores, prompts = ([list(x) for x in zip(*everything)] if everything
                                        else ([], [], []))
-            run.scorer.end_step(groups, step=step - 1)                  # 6 (0-based step)
+            scorer.end_step(groups, step=step - 1)                      # 6 (0-based step)
             row = {"step": step, **update,
-                   **rollout_metrics(groups, scores, run.scorer.labels, run.scorer.weights,
-                                     run.scorer.primary),
+                   **rollout_metrics(groups, scores, scorer.labels, scorer.weights,
+                                     scorer.primary),
                    **status_fractions(groups),
-                   "kept_groups": int(run.sum(len(kept.groups))), "sampled_groups": len(groups),
+                   "kept_groups": int(dist.sum(len(kept.groups))), "sampled_groups": len(groups),
                    "refill_rounds": timing["rounds"] - 1}
-            if cfg.eval_every and step % cfg.eval_every == 0:
-                row |= evaluate(run, step)
+            if cfg.eval_every and step % cfg.eval_every == 0 and dist.is_main:
+                row |= evaluate(policy.sampler, rollout, cfg, step)
             row |= {"time/step_s": time.perf_counter() - t0, "time/generate_s": timing["generate"],
                     "time/score_s": timing["score"], "time/update_s": t2 - t1}
-            warn_if_unhealthy(run, step, row)
-            run.log.step(row, sample_rows(step, groups, scores, run.scorer.labels,
-                                          run.scorer.weights, prompts,
-                                          primary=run.scorer.primary))
+            warn_if_unhealthy(log, cfg, step, row)
+            log.step(row, sample_rows(step, groups, scores, scorer.labels, scorer.weights,
+                                      prompts, primary=scorer.primary))
             rows.append(row)
             if step == cfg.steps or (cfg.checkpoint.every and step % cfg.checkpoint.every == 0):
-                run.save(step)
+                run.rundir.save(step, policy=policy, optim=optim, rollout=rollout, dist=dist)
             if stop_after is not None and step >= stop_after:
                 break
     finally:
-        run.log.close()
+        log.close()
     return rows
+
+
+def off_policy(cfg: TrainConfig) -> bool:
+    """Several optimizer steps per batch: the policy moves between them, so the ratio needs the
+    sampling policy's log-probs; with one, `old_logp = logp.detach()` is exact."""
+    return cfg.optim.epochs * cfg.optim.updates_per_epoch > 1
 
 
 # ---------------------------------------------------------------------------------------------
 # 1-3: sample, verify, score, filter
 
 
-def collect(run: Run, step: int) -> tuple[Batch, Batch, dict[str, float]]:
+def collect(policy: Policy, rollout: Rollout, dist: Dist, cfg: TrainConfig, step: int
+            ) -> tuple[Batch, Batch, dict[str, float]]:
     """This rank's batch (its kept groups, recomposed to its share of `prompts_per_step`), every
     group it sampled, and timings. Refills and over-samples when filtering.
 
     The batch's score arrays are the same objects as in `seen`, so the batch-level columns filled
     at the end show in both (dropped groups keep NaN there: they are in no batch)."""
-    cfg = run.cfg
-    want = cfg.prompts_per_step // run.world + (run.rank < cfg.prompts_per_step % run.world)
+    scorer = rollout.scorer
+    want = cfg.prompts_per_step // dist.world + (dist.rank < cfg.prompts_per_step % dist.world)
     rounds = 1 + (cfg.filters.max_refill_rounds if cfg.filters.dynamic_sampling else 0)
     kept, seen = Batch(), Batch()
     timing = {"generate": 0.0, "score": 0.0, "rounds": 0}
     for rnd in range(rounds):
-        missing = [int(n) for n in run.all_gather(max(0, want - len(kept.groups)))]  # per rank
+        missing = [int(n) for n in dist.all_gather(max(0, want - len(kept.groups)))]  # per rank
         if sum(missing) == 0:
             break
         need = [filters.prompts_to_sample(n, cfg.filters.oversample) for n in missing]
         # Every rank advances the same shared cursor and takes its own slice of it.
-        problems = run.data.take(sum(need))[sum(need[: run.rank]):][: need[run.rank]]
-        prompts = [run.task.prompt(p) for p in problems]
+        problems = rollout.data.take(sum(need))[sum(need[: dist.rank]):][: need[dist.rank]]
+        prompts = [rollout.task.prompt(p) for p in problems]
         t = time.perf_counter()
-        completions = sample_with_needs(run, prompts, seed_for(cfg.seed, step, rnd, run.rank))
+        completions = sample_with_needs(policy, scorer.needs, cfg, prompts,
+                                        seed_for(cfg.seed, step, rnd, dist.rank))
         t2 = time.perf_counter()
-        groups = verify_groups(run.task, [Group(p, cs, cfg.sampling.max_new_tokens)
-                                          for p, cs in zip(problems, completions)])
+        groups = verify_groups(rollout.task, [Group(p, cs, cfg.sampling.max_new_tokens)
+                                              for p, cs in zip(problems, completions)])
         # Rewards see 0-based steps (steps completed before this one, rewards/base.py).
-        fresh = Batch(groups, run.scorer.score_groups(groups, step=step - 1), prompts)
+        fresh = Batch(groups, scorer.score_groups(groups, step=step - 1), prompts)
         timing["generate"] += t2 - t
         timing["score"] += time.perf_counter() - t2
         timing["rounds"] += 1
         seen.add(fresh, list(range(len(groups))))
-        totals = [run.scorer.group_total(s) for s in fresh.scores]  # P arrays (G,)
+        totals = [scorer.group_total(s) for s in fresh.scores]  # P arrays (G,)
         keep = (filters.informative_groups(totals) if cfg.filters.dynamic_sampling
                 else np.ones(len(totals), dtype=bool))
         kept.add(fresh, keep)
     # Which kept groups form the batch (DAPO: the first `want`; a recomposition hook may choose).
-    final = run.recompose([run.scorer.group_total(s) for s in kept.scores], target=want)
+    final = rollout.recompose([scorer.group_total(s) for s in kept.scores], target=want)
     out = Batch()
     out.add(kept, final[:want])
     t = time.perf_counter()
-    score_batch_level(run, out, step - 1)
+    score_batch_level(scorer, dist, out, step - 1)
     timing["score"] += time.perf_counter() - t
     return out, seen, timing
 
 
-def sample_with_needs(run: Run, prompts: list[str], seed: int) -> list[list[Completion]]:
+def sample_with_needs(policy: Policy, needs: frozenset[str], cfg: TrainConfig,
+                      prompts: list[str], seed: int) -> list[list[Completion]]:
     """G completions per prompt, carrying the per-token fields the rewards read (`needs`):
     the sampler's log-probs / entropies, and SAR's question-free log-probs from the trainer."""
     if not prompts:
         return []
-    cfg, needs = run.cfg, run.scorer.needs
     params = SamplingParams(
         n=cfg.sampling.group_size, max_new_tokens=cfg.sampling.max_new_tokens,
         temperature=cfg.sampling.temperature, top_p=cfg.sampling.top_p, seed=seed,
         return_logprobs="logprobs" in needs, return_entropies="entropies" in needs)
-    completions = run.sampler.sample(prompts, params)
+    completions = policy.sampler.sample(prompts, params)
     if "unconditional_logprobs" in needs:
-        completions = with_unconditional_logprobs(run, completions)
+        completions = with_unconditional_logprobs(policy, completions,
+                                                  batch_size=cfg.optim.minibatch_size)
     return completions
 
 
 @torch.no_grad()
-def with_unconditional_logprobs(run: Run, completions: list[list[Completion]]
-                                ) -> list[list[Completion]]:
+def with_unconditional_logprobs(policy: Policy, completions: list[list[Completion]], *,
+                                batch_size: int) -> list[list[Completion]]:
     """Copies carrying `unconditional_logprobs`: log pi(a_j | a_<j) of each completion's tokens
     with no question before them (SAR's ppl(a), https://arxiv.org/abs/2509.05489).
 
@@ -203,27 +212,27 @@ def with_unconditional_logprobs(run: Run, completions: list[list[Completion]]
     none, as GPT-2-style models start documents), since the first answer token needs something
     to be predicted from. Temperature 1 and no top-p, like the sampler's `logprobs`
     (sampling/hf.py), so both perplexities use the same distribution."""
-    tok = run.tokenizer
+    tok = policy.tokenizer
     start = [tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id]
     flat = [c for cs in completions for c in cs]
     rows = [Row(start, completion_ids(tok, c)) for c in flat]
-    run.fill_logprobs([r for r in rows if r.completion_ids], "old_logp", run.model,
-                      temperature=1.0)
+    policy.fill_logprobs([r for r in rows if r.completion_ids], "old_logp", temperature=1.0,
+                         batch_size=batch_size)
     values = [tuple(r.old_logp.tolist()) if r.old_logp is not None else () for r in rows]
     out = iter(dataclasses.replace(c, unconditional_logprobs=v) for c, v in zip(flat, values))
     return [[next(out) for _ in cs] for cs in completions]
 
 
-def score_batch_level(run: Run, batch: Batch, step: int) -> None:
+def score_batch_level(scorer: RewardScorer, dist: Dist, batch: Batch, step: int) -> None:
     """Fill the batch-level reward columns (GRPO-λ) of `batch`'s score arrays, in place, scored
     once over the step's whole batch: the kept groups of every rank, in rank order."""
-    if not run.scorer.batch_level.any():
+    if not scorer.batch_level.any():
         return
-    parts = run.gather([(batch.groups, batch.scores)])  # one (groups, scores) pair per rank
+    parts = dist.gather([(batch.groups, batch.scores)])  # one (groups, scores) pair per rank
     groups = [g for gs, _ in parts for g in gs]
     scores = [s for _, ss in parts for s in ss]
-    filled = run.scorer.score_batch_level(groups, scores, step=step)
-    offset = sum(len(gs) for gs, _ in parts[: run.rank])
+    filled = scorer.score_batch_level(groups, scores, step=step)
+    offset = sum(len(gs) for gs, _ in parts[: dist.rank])
     for mine, new in zip(batch.scores, filled[offset: offset + len(batch.scores)]):
         mine[...] = new
 
@@ -232,38 +241,40 @@ def score_batch_level(run: Run, batch: Batch, step: int) -> None:
 # 4: rows with old/reference log-probs and advantages
 
 
-def prepare_rows(run: Run, kept: Batch, step: int) -> list[Row]:
-    cfg, tok = run.cfg, run.tokenizer
+def prepare_rows(policy: Policy, scorer: RewardScorer, loss: LossSpec, dist: Dist,
+                 cfg: TrainConfig, kept: Batch) -> list[Row]:
+    """One training row per kept completion: prompt ids as sampled, completion ids, overlong
+    weight, total reward, the log-probs the loss will need, and its advantage."""
     G = cfg.sampling.group_size
-    totals = np.array([run.scorer.total(s) for s in kept.scores]).reshape(-1, G)  # (P, G)
+    totals = np.array([scorer.total(s) for s in kept.scores]).reshape(-1, G)  # (P, G)
     truncated = np.array([[c.truncated for c in g.completions] for g in kept.groups], dtype=bool)
     weights = (filters.overlong_weights(truncated.reshape(-1, G)) if cfg.filters.overlong_mask
                else np.ones_like(totals))  # (P, G)
     rows = []
     for g, (group, prompt) in enumerate(zip(kept.groups, kept.prompts)):
-        p_ids = run.encode(prompt)  # exactly the ids the sampler fed the model
+        p_ids = policy.encode(prompt)  # exactly the ids the sampler fed the model
         for i, c in enumerate(group.completions):
-            rows.append(Row(p_ids, completion_ids(tok, c), weight=float(weights[g, i]),
-                            reward=float(totals[g, i]), group=g))
+            rows.append(Row(p_ids, completion_ids(policy.tokenizer, c),
+                            weight=float(weights[g, i]), reward=float(totals[g, i]), group=g))
+    sampled_at = {"temperature": cfg.sampling.temperature, "batch_size": cfg.optim.minibatch_size}
     # Old log-probs are only needed when the policy moves between optimizer steps of one batch.
-    if run.off_policy or (cfg.loss.kl_coef > 0 and cfg.loss.kl_in_reward):
-        run.fill_logprobs(rows, "old_logp", run.model)
-    if cfg.loss.kl_coef > 0:
-        model, context = reference_context(run.model, run.ref)
-        with context:
-            run.fill_logprobs(rows, "ref_logp", model)
+    if off_policy(cfg) or loss.kl_from_reward:
+        policy.fill_logprobs(rows, "old_logp", **sampled_at)
+    if loss.kl_coef > 0:
+        with policy.reference() as ref:
+            policy.fill_logprobs(rows, "ref_logp", model=ref, **sampled_at)
 
     lengths = np.array([g.lengths for g in kept.groups], dtype=np.float64).reshape(-1, G)
-    if cfg.loss.kl_coef > 0 and cfg.loss.kl_in_reward:  # sequence KL, subtracted from the reward
-        kl = np.array([float(run.kl_fn(r.old_logp, r.ref_logp).sum()) for r in rows])
-        totals = totals - cfg.loss.kl_coef * kl.reshape(-1, G)
+    if loss.kl_from_reward:  # sequence KL, subtracted from the reward
+        kl = np.array([float(loss.kl_fn(r.old_logp, r.ref_logp).sum()) for r in rows])
+        totals = totals - loss.kl_coef * kl.reshape(-1, G)
     # Advantages over the whole (gathered) batch, then this rank's rows.
-    parts = run.gather([(totals, lengths)])  # one (totals, lengths) pair per rank
+    parts = dist.gather([(totals, lengths)])  # one (totals, lengths) pair per rank
     adv = compute_advantages(cfg.advantage.name, np.concatenate([t for t, _ in parts]),
                              lengths=np.concatenate([n for _, n in parts]),
                              max_new_tokens=cfg.sampling.max_new_tokens,
                              params=cfg.advantage.params)  # (P_all, G)
-    offset = sum(len(t) for t, _ in parts[: run.rank])
+    offset = sum(len(t) for t, _ in parts[: dist.rank])
     for row, a in zip(rows, np.asarray(adv)[offset: offset + len(totals)].ravel()):
         row.advantage = float(a)
     return rows
@@ -273,124 +284,103 @@ def prepare_rows(run: Run, kept: Batch, step: int) -> list[Row]:
 # 5: the update
 
 
-def policy_update(run: Run, rows: list[Row], step: int) -> dict[str, float]:
-    cfg, G = run.cfg, run.cfg.sampling.group_size
-    counters = {"lr": run.scheduler.get_last_lr()[0],
-                "nonfinite_skipped": run.counters["nonfinite_skipped"]}
-    if run.sum(len(rows)) == 0:  # every group was filtered out: nothing to learn from
+def policy_update(policy: Policy, optim: Optimization, loss: LossSpec, dist: Dist,
+                  cfg: TrainConfig, rows: list[Row], step: int) -> dict[str, float]:
+    """`epochs` x `updates_per_epoch` optimizer steps on this rank's rows (in step with the
+    other ranks); the mean loss and gradient norm over them, and the loss statistics."""
+    G = cfg.sampling.group_size
+    counters = {"lr": optim.lr, "nonfinite_skipped": optim.counters["nonfinite_skipped"]}
+    if dist.sum(len(rows)) == 0:  # every group was filtered out: nothing to learn from
         return {"loss": math.nan, "grad_norm": math.nan} | counters
     stats = StepStats()
     loss_sum, grad_norm_sum, n_updates = 0.0, 0.0, 0  # means over the optimizer steps taken
     for epoch in range(cfg.optim.epochs):
         # Shuffle whole groups: a minibatch that is a multiple of G keeps its groups intact
         # (DRPO normalises per question).
-        rng = np.random.default_rng(seed_for(cfg.seed, step, epoch, run.rank))
+        rng = np.random.default_rng(seed_for(cfg.seed, step, epoch, dist.rank))
         groups = rng.permutation(len(rows) // G if rows else 0)
         for part in np.array_split(groups, cfg.optim.updates_per_epoch):
             part_rows = [rows[g * G + i] for g in part for i in range(G)]
-            if not run.loss_whole_groups:  # no whole groups needed: sort by length, less padding
+            if not loss.whole_groups:  # no whole groups needed: sort by length, less padding
                 part_rows.sort(key=lambda r: len(r.prompt_ids) + len(r.completion_ids))
             # Every minibatch loss is normalised by the counts of the whole part on all ranks,
             # so the gradients summed over minibatches and ranks equal those of one big batch.
-            norms = global_counts(run, part_rows, n_groups=len(part))
+            norms = global_counts(dist, part_rows, n_groups=len(part))
             if norms["n_rows"] == 0:  # more optimizer steps than groups: nothing in this one
                 continue
             finite, starts = True, range(0, len(part_rows), cfg.optim.minibatch_size)
             for i in starts:
                 last = i == starts[-1]
-                with run.minibatch_context(last):  # DDP reduces gradients in the last backward
-                    mb = collate(part_rows[i: i + cfg.optim.minibatch_size],
-                                 pad_id=run.tokenizer.pad_token_id, device=run.device)
-                    loss, mb_stats = minibatch_loss(run, mb, norms)
-                    value = float(loss.detach())  # one device sync per minibatch
+                with policy.minibatch_context(last):  # DDP reduces gradients in the last backward
+                    mb = policy.collate(part_rows[i: i + cfg.optim.minibatch_size])
+                    mb_loss, mb_stats = minibatch_loss(policy, loss, cfg, mb, norms)
+                    value = float(mb_loss.detach())  # one device sync per minibatch
                     loss_sum += value  # NaN shows here
                     finite = finite and math.isfinite(value)
                     if math.isfinite(value):
                         stats.add(mb_stats, weight=float(mb.mask.sum()))
-                    if math.isfinite(value) or (last and run.ddp is not None):
-                        loss.backward()  # (a non-finite step is skipped: its gradients unused)
+                    if math.isfinite(value) or (last and policy.ddp is not None):
+                        mb_loss.backward()  # (a non-finite step is skipped: its gradients unused)
             if not starts:
-                run.sync_gradients_without_rows()
-            grad_norm_sum += optimizer_step(run, finite)
+                policy.sync_gradients_without_rows()
+            grad_norm_sum += optim.step(dist.all(finite))  # skipped if any rank saw NaN/inf
             n_updates += 1
-    return ({"loss": run.sum(loss_sum) / n_updates, "grad_norm": grad_norm_sum / n_updates}
-            | stats.reduce(run)
-            | counters | {"nonfinite_skipped": run.counters["nonfinite_skipped"]})
+    return ({"loss": dist.sum(loss_sum) / n_updates, "grad_norm": grad_norm_sum / n_updates}
+            | stats.reduce(dist)
+            | counters | {"nonfinite_skipped": optim.counters["nonfinite_skipped"]})
 
 
-def global_counts(run: Run, rows: list[Row], *, n_groups: int) -> dict[str, float]:
+def global_counts(dist: Dist, rows: list[Row], *, n_groups: int) -> dict[str, float]:
     """Normalisers of one optimizer step's batch, summed over ranks: completion tokens on the
     mask (weighted), rows with a token on the mask, all rows, and whole groups (questions)."""
     return {
-        "n_tokens": run.sum(sum(len(r.completion_ids) * r.weight for r in rows)),
-        "n_seqs": run.sum(sum(1 for r in rows if r.completion_ids and r.weight > 0)),
-        "n_rows": run.sum(len(rows)),
-        "n_questions": run.sum(n_groups),
+        "n_tokens": dist.sum(sum(len(r.completion_ids) * r.weight for r in rows)),
+        "n_seqs": dist.sum(sum(1 for r in rows if r.completion_ids and r.weight > 0)),
+        "n_rows": dist.sum(len(rows)),
+        "n_questions": dist.sum(n_groups),
     }
 
 
-def minibatch_loss(run: Run, mb: Any, norms: dict[str, float]
-                   ) -> tuple[torch.Tensor, dict[str, float]]:
+def minibatch_loss(policy: Policy, loss: LossSpec, cfg: TrainConfig, mb: TokenBatch,
+                   norms: dict[str, float]) -> tuple[torch.Tensor, dict[str, float]]:
     """One minibatch's part of the batch loss (normalised by the batch's `norms`), and its
     statistics (each over this minibatch)."""
-    cfg = run.cfg
-    logp, entropy = token_logprobs(run.model, mb, temperature=cfg.sampling.temperature,
-                                   entropy="grad" if cfg.loss.entropy_coef > 0 else True,
-                                   autocast=run.autocast, forward=run.ddp)
-    old_logp = mb.old_logp if run.off_policy else logp.detach()  # on-policy: exact, no extra pass
+    logp, entropy = policy.logprobs(mb, temperature=cfg.sampling.temperature,
+                                    entropy="grad" if loss.entropy_coef > 0 else True)
+    old_logp = mb.old_logp if off_policy(cfg) else logp.detach()  # on-policy: exact, no pass
     adv = mb.advantages[:, None].expand_as(logp)  # (B, T): a sequence's advantage on its tokens
     extra = {"rewards": mb.rewards, "group_ids": mb.group_ids,
              "max_new_tokens": cfg.sampling.max_new_tokens,  # for losses that take them (DRPO)
              "n_questions": norms["n_questions"], "n_tokens": norms["n_tokens"]}
-    extra = {k: v for k, v in extra.items() if k in run.loss_batch_args}
-    loss_tok, stats = run.loss_fn(logp, old_logp, adv, mb.mask, **run.loss_kwargs, **extra)
+    extra = {k: v for k, v in extra.items() if k in loss.batch_fields}
+    loss_tok, stats = loss.fn(logp, old_logp, adv, mb.mask, **loss.kwargs, **extra)  # (B, T)
     stats = {f"loss/{k}": float(v) for k, v in stats.items()}
-    if cfg.loss.kl_coef > 0 and not cfg.loss.kl_in_reward:
-        kl = run.kl_fn(logp, mb.ref_logp)
-        loss_tok = loss_tok + cfg.loss.kl_coef * kl
-        stats["kl"] = float(run.aggregate(kl.detach(), mb.mask, "token_mean"))
-    if cfg.loss.entropy_coef > 0:
-        loss_tok = loss_tok - cfg.loss.entropy_coef * entropy
-    stats["entropy"] = float(run.aggregate(entropy.detach(), mb.mask, "token_mean"))
+    if loss.kl_in_loss:
+        kl = loss.kl_fn(logp, mb.ref_logp)
+        loss_tok = loss_tok + loss.kl_coef * kl
+        stats["kl"] = float(aggregate(kl.detach(), mb.mask, "token_mean"))
+    if loss.entropy_coef > 0:
+        loss_tok = loss_tok - loss.entropy_coef * entropy
+    stats["entropy"] = float(aggregate(entropy.detach(), mb.mask, "token_mean"))
     stats["advantage/abs_mean"] = float(mb.advantages.abs().mean())
-    loss = run.aggregate(loss_tok, mb.mask, cfg.loss.aggregation,
-                         max_tokens=cfg.sampling.max_new_tokens, n_tokens=norms["n_tokens"],
-                         n_seqs=norms["n_seqs"], n_rows=norms["n_rows"])
-    return loss, stats
+    mb_loss = aggregate(loss_tok, mb.mask, loss.aggregation,
+                        max_tokens=cfg.sampling.max_new_tokens, n_tokens=norms["n_tokens"],
+                        n_seqs=norms["n_seqs"], n_rows=norms["n_rows"])
+    return mb_loss, stats
 
 
-def optimizer_step(run: Run, finite: bool) -> float:
-    """Clip and step (gradients already summed over ranks); skip (and count) a non-finite
-    step."""
-    grad_norm = float(torch.nn.utils.clip_grad_norm_(run.params, run.cfg.optim.max_grad_norm))
-    finite = run.sum(float(not finite)) == 0 and math.isfinite(grad_norm)
-    if finite:
-        run.optimizer.step()
-        run.scheduler.step()
-        run.counters["nonfinite_in_a_row"] = 0
-    else:  # the bad gradients never reach the weights
-        run.counters["nonfinite_skipped"] += 1
-        run.counters["nonfinite_in_a_row"] += 1
-        if run.counters["nonfinite_in_a_row"] >= MAX_NONFINITE_IN_A_ROW:
-            raise TrainingError(
-                f"{MAX_NONFINITE_IN_A_ROW} optimizer steps in a row had a NaN/inf loss or gradient;"
-                " try a lower optim.lr, a smaller optim.max_grad_norm, or dtype: float32")
-    run.optimizer.zero_grad(set_to_none=True)
-    return grad_norm if math.isfinite(grad_norm) else math.nan
-
-
-def evaluate(run: Run, step: int) -> dict[str, float]:
+def evaluate(sampler: Sampler, rollout: Rollout, cfg: TrainConfig, step: int
+             ) -> dict[str, float]:
     """Greedy `eval/accuracy`, `eval/accuracy_judged` (as `metrics.accuracies` defines them) and
-    length on held-out problems (generator tasks), rank 0's view."""
-    problems = run.eval_problems()
+    length on held-out problems (generator tasks); the loop calls it on rank 0 only."""
+    problems = rollout.held_out(cfg.eval_problems, cfg.seed)
     if not problems:
         return {}
-    prompts = [run.task.prompt(p) for p in problems]
-    params = SamplingParams(n=1, max_new_tokens=run.cfg.sampling.max_new_tokens, temperature=0.0,
-                            seed=seed_for(run.cfg.seed, step, 10**6))
-    sampled = run.sampler.sample(prompts, params)
-    groups = verify_groups(run.task, [Group(p, cs, run.cfg.sampling.max_new_tokens)
-                                      for p, cs in zip(problems, sampled)])
+    prompts = [rollout.task.prompt(p) for p in problems]
+    params = SamplingParams(n=1, max_new_tokens=cfg.sampling.max_new_tokens, temperature=0.0,
+                            seed=seed_for(cfg.seed, step, 10**6))
+    groups = verify_groups(rollout.task, [Group(p, cs, cfg.sampling.max_new_tokens) for p, cs
+                                          in zip(problems, sampler.sample(prompts, params))])
     scores = accuracies([c for g in groups for c in g.correct])
     return {**{f"eval/{k}": v for k, v in scores.items()},
             "eval/length_mean": float(np.mean([n for g in groups for n in g.lengths]))}

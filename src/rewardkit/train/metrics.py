@@ -11,7 +11,7 @@ import math
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -20,6 +20,9 @@ from rewardkit.rewards.combine import nan_to_none, total_reward
 from rewardkit.train.checkpoint import append_jsonl
 from rewardkit.train.filters import zero_variance_fraction
 from rewardkit.types import Group
+
+if TYPE_CHECKING:
+    from rewardkit.config import TrainConfig
 
 log = logging.getLogger("rewardkit.train")
 
@@ -203,37 +206,40 @@ class StepStats:
                 self.sums[k] += v * weight
                 self.weights[k] += weight
 
-    def reduce(self, run: Any) -> dict[str, float]:
-        keys = sorted(set().union(*run.gather([sorted(set(self.sums) | set(self.extremes))])))
+    def reduce(self, dist: Any) -> dict[str, float]:
+        """The statistics over every rank (`dist`: a train.dist.Dist, or anything with its
+        `gather` and `sum`)."""
+        keys = sorted(set().union(*dist.gather([sorted(set(self.sums) | set(self.extremes))])))
         out = {}
         for k in keys:
             if k.endswith("_min") or k.endswith("_max"):
-                found = [v for v in run.gather([self.extremes.get(k, math.nan)])
+                found = [v for v in dist.gather([self.extremes.get(k, math.nan)])
                          if math.isfinite(v)]
                 pick = min if k.endswith("_min") else max
                 out[k] = pick(found) if found else math.nan
             else:
-                w = run.sum(self.weights.get(k, 0.0))
-                out[k] = run.sum(self.sums.get(k, 0.0)) / w if w > 0 else math.nan
+                w = dist.sum(self.weights.get(k, 0.0))
+                out[k] = dist.sum(self.sums.get(k, 0.0)) / w if w > 0 else math.nan
         return out
 
 
-def warn_if_unhealthy(run: Any, step: int, row: dict[str, Any]) -> None:
+def warn_if_unhealthy(run_log: RunLog, cfg: TrainConfig, step: int, row: dict[str, Any]
+                      ) -> None:
     """Warn (through the run log) when verification fails for more than `verify.max_failed_frac`
     of the verdicts (every step), or, at most every 20 steps per kind, when most groups carry no
     signal or most completions hit the budget."""
     from rewardkit.verify import failed_fraction
 
     failed = failed_fraction({k: v for k, v in row.items() if k.startswith("verify/")})
-    if failed > run.cfg.verify.max_failed_frac:
+    if failed > cfg.verify.max_failed_frac:
         shares = ", ".join(f"{k[7:-5]} {v:.1%}" for k, v in row.items()
                            if k.startswith("verify/") and k != "verify/ok_frac" and v)
-        run.log.warn("verify", step, f"VERIFICATION FAILING: {failed:.1%} of verdicts could not "
-                     f"be judged ({shares}; limit {run.cfg.verify.max_failed_frac:.1%})", every=1)
+        run_log.warn("verify", step, f"VERIFICATION FAILING: {failed:.1%} of verdicts could not "
+                     f"be judged ({shares}; limit {cfg.verify.max_failed_frac:.1%})", every=1)
     if row["groups/zero_variance_frac"] > 0.5:
-        hint = "" if run.cfg.filters.dynamic_sampling else "filters.dynamic_sampling, "
-        run.log.warn("zero_var", step, f"{row['groups/zero_variance_frac']:.0%} of groups have "
+        hint = "" if cfg.filters.dynamic_sampling else "filters.dynamic_sampling, "
+        run_log.warn("zero_var", step, f"{row['groups/zero_variance_frac']:.0%} of groups have "
                      f"equal rewards (no signal); try {hint}larger groups or a denser reward")
     if row["length/truncated_frac"] > 0.5:
-        run.log.warn("truncated", step, f"{row['length/truncated_frac']:.0%} of completions hit "
+        run_log.warn("truncated", step, f"{row['length/truncated_frac']:.0%} of completions hit "
                      "max_new_tokens; consider a larger budget or a length/truncation reward")
