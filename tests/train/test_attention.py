@@ -57,7 +57,10 @@ def test_attention_matches_sdpa_and_the_exact_attention(dtype, heads, masking):
     runs = []
     for fn in (attention, sdpa_attention_forward):
         q, k, v = (t.clone().requires_grad_() for t in inputs)
-        out, _ = fn(module, q, k, v, mask, scaling=hd**-0.5)  # (B, S, nh, hd)
+        given = mask  # the form the mask function hands each kernel (None: causal)
+        if mask is not None and fn is attention and dtype == torch.bfloat16:
+            given = additive(mask)
+        out, _ = fn(module, q, k, v, given, scaling=hd**-0.5)  # (B, S, nh, hd)
         torch.manual_seed(1)
         out.float().mul(torch.randn(out.shape)).sum().backward()
         runs.append((out, q.grad, k.grad, v.grad))
@@ -73,16 +76,43 @@ def test_attention_matches_sdpa_and_the_exact_attention(dtype, heads, masking):
                                rtol=0.01, atol=0.01)
 
 
-def test_a_row_with_every_key_masked_stays_finite():
+def additive(allowed: torch.Tensor) -> torch.Tensor:
+    """The fp32 additive form of a boolean mask, as `attention_module.mask` builds it."""
+    return torch.zeros(allowed.shape).masked_fill(~allowed, torch.finfo(torch.float32).min)
+
+
+@pytest.mark.parametrize("form", ["boolean", "additive"])
+def test_a_row_with_every_key_masked_stays_finite(form):
     # The sampler's left-padded prefill has pad positions that may attend to nothing; with -inf
     # scores their NaN would reach real rows through 0 * NaN in the value product.
     q, k, v = (torch.randn(2, 2, 5, 8).bfloat16() for _ in range(3))
     mask = padding_mask([5, 2], 5, left=True)
     assert not mask[1, 0, 0].any()  # row 1's first query sees no key
-    out, _ = attention(Attn(2, 2), q, k, v, mask)
+    out, _ = attention(Attn(2, 2), q, k, v, mask if form == "boolean" else additive(mask))
     assert torch.isfinite(out).all()
     torch.testing.assert_close(out[1, 3:].double(), reference(q, k, v, mask)[1, 3:],
                                rtol=0.03, atol=0.03)
+
+
+@pytest.mark.parametrize("case", ["cpu-bf16-short", "fp32", "long"])
+def test_mask_function_builds_what_each_kernel_takes(case):
+    # Once per forward: the fp32 additive mask where matmuls will run (so no layer converts a
+    # boolean mask again), SDPA's own mask (here a boolean one: there is padding) elsewhere.
+    S = 6
+    kwargs = dict(batch_size=2, q_length=S, kv_length=S, dtype=torch.float32, device="cpu",
+                  attention_mask=torch.tensor([[1] * S, [1] * 4 + [0] * 2]).bool())
+    with torch.autocast("cpu", torch.bfloat16, enabled=case != "fp32"):
+        if case == "long":
+            kwargs["kv_length"] = kwargs["q_length"] = S = 200
+            kwargs["attention_mask"] = torch.ones(2, S, dtype=torch.bool)
+            kwargs["attention_mask"][1, -1] = False
+        built = attention_module.mask(**kwargs)
+    allowed = padding_mask([S, S - 2 if case != "long" else S - 1], S, left=False)
+    if case == "cpu-bf16-short":
+        assert built.dtype == torch.float32
+        torch.testing.assert_close(built, additive(allowed))
+    else:
+        assert built.dtype == torch.bool and torch.equal(built, allowed)
 
 
 def count_sdpa(monkeypatch) -> list[int]:

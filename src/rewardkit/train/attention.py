@@ -29,7 +29,7 @@ from typing import Any
 import torch
 from transformers import AttentionInterface
 from transformers.integrations.sdpa_attention import repeat_kv, sdpa_attention_forward
-from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+from transformers.masking_utils import AttentionMaskInterface, eager_mask, sdpa_mask
 
 NAME = "rewardkit"
 
@@ -37,65 +37,77 @@ MATMUL_ATTENTION_MAX_LEN = 160
 """longest key sequence for which CPU bf16 attention takes plain matmuls (see above)"""
 
 
-def compute_dtype(query: torch.Tensor) -> torch.dtype:
+def compute_dtype(device_type: str, dtype: torch.dtype) -> torch.dtype:
     """The dtype attention runs in: autocast's where it is on (the models' RoPE hands over fp32
-    queries and keys under bf16 autocast, since it multiplies by fp32 cos/sin), else the query's."""
-    device = query.device.type
-    if query.is_floating_point() and torch.is_autocast_enabled(device):
-        return torch.get_autocast_dtype(device)
-    return query.dtype
+    queries and keys under bf16 autocast, since it multiplies by fp32 cos/sin), else `dtype`."""
+    if dtype.is_floating_point and torch.is_autocast_enabled(device_type):
+        return torch.get_autocast_dtype(device_type)
+    return dtype
 
 
-def takes_matmuls(query: torch.Tensor, key: torch.Tensor) -> bool:
-    """Whether `attention` computes these shapes with plain matmuls (dtype, device, length)."""
-    return (query.device.type == "cpu" and compute_dtype(query) == torch.bfloat16
-            and key.shape[2] <= MATMUL_ATTENTION_MAX_LEN)
+def matmuls_for(device_type: str, dtype: torch.dtype, kv_len: int) -> bool:
+    """Whether attention over `kv_len` key positions takes plain matmuls (see above)."""
+    return (device_type == "cpu" and compute_dtype(device_type, dtype) == torch.bfloat16
+            and kv_len <= MATMUL_ATTENTION_MAX_LEN)
+
+
+def mask(**kwargs: Any) -> torch.Tensor | None:
+    """The `AttentionMaskInterface` function: what each kernel wants, built once per forward.
+
+    SDPA's mask where SDPA will run. Where plain matmuls will run, eager attention's additive
+    fp32 mask (0 where a position may attend, the most negative fp32 where not), so that each
+    layer adds it rather than converting a boolean mask again. The most negative fp32 rather than
+    -inf: a row with every key masked (a left-padding position in the sampler's prefill) then
+    gets finite weights instead of NaN, which would reach the other rows through 0 * NaN in the
+    value product; elsewhere its exp() is 0.
+    """
+    device = torch.device(kwargs.get("device", "cpu"))
+    if matmuls_for(device.type, kwargs.get("dtype", torch.float32), kwargs["kv_length"]):
+        return eager_mask(**(kwargs | {"dtype": torch.float32}))
+    return sdpa_mask(**kwargs)
 
 
 def attention(module: torch.nn.Module, query: torch.Tensor, key: torch.Tensor,
               value: torch.Tensor, attention_mask: torch.Tensor | None, dropout: float = 0.0,
               scaling: float | None = None, is_causal: bool | None = None,
               **kwargs: Any) -> tuple[torch.Tensor, None]:
-    """An `AttentionInterface` function: query (B, nh, q, hd), key and value (B, nkv, kv, hd),
-    output (B, q, nh, hd) as SDPA's. Plain matmuls where `takes_matmuls`, else SDPA.
+    """The `AttentionInterface` function: query (B, nh, q, hd), key and value (B, nkv, kv, hd),
+    output (B, q, nh, hd) as SDPA's. Plain matmuls where `matmuls_for`, else SDPA.
 
-    Features the matmul branch does not compute (attention dropout, position biases, soft-capping,
-    attention weights as output) and a causal call with no mask over a longer key sequence (SDPA
-    crops it) go to SDPA whatever the dtype, so this never computes anything SDPA would not.
+    The matmul branch is what the models' eager attention computes: scores q k^T * scale in the
+    compute dtype, plus the additive mask in fp32, softmax in fp32. Features it does not compute
+    (attention dropout, position biases, soft-capping, attention weights as output) and a causal
+    call with no mask over a longer key sequence (SDPA crops it) go to SDPA whatever the dtype.
     """
     q_len, kv_len = query.shape[2], key.shape[2]
     unusual = (dropout > 0 or kwargs.get("position_bias") is not None
                or kwargs.get("softcap") is not None or kwargs.get("output_attentions", False))
     causal = is_causal if is_causal is not None else getattr(module, "is_causal", True)
     needs_crop = attention_mask is None and causal and 1 < q_len < kv_len
-    if unusual or needs_crop or not takes_matmuls(query, key):
+    if unusual or needs_crop or not matmuls_for(query.device.type, query.dtype, kv_len):
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout,
                                       scaling=scaling, is_causal=is_causal, **kwargs)
-    bf16 = torch.bfloat16  # (explicit casts: the same products with or without autocast)
-    query, key, value = query.to(bf16), key.to(bf16), value.to(bf16)
+    # Here the compute dtype is bf16: autocast casts fp32 operands of the matmuls, or they are
+    # bf16 already; no explicit casts (measured slower than autocast's on this CPU).
     groups = query.shape[1] // key.shape[1]
     key, value = repeat_kv(key, groups), repeat_kv(value, groups)
     scale = scaling if scaling is not None else query.shape[-1] ** -0.5
-    scores = torch.matmul(query, key.transpose(-1, -2)).float() * scale  # (B, nh, q, kv)
-    # The most negative fp32 rather than -inf: a row with every key masked (a left-padding
-    # position in the sampler's prefill) then gets finite weights instead of NaN, which would
-    # reach the other rows through 0 * NaN in the value product; elsewhere exp() of it is 0.
-    hidden = torch.finfo(torch.float32).min
-    if attention_mask is not None:
-        if attention_mask.dtype == torch.bool:
-            scores = scores.masked_fill(~attention_mask, hidden)
-        else:  # an additive float mask (a caller's own 4D mask)
-            scores = scores + attention_mask.float()
-    elif causal and q_len > 1:  # q_len == kv_len here (needs_crop above)
-        future = torch.ones(q_len, kv_len, dtype=torch.bool, device=query.device).triu(1)
-        scores = scores.masked_fill(future, hidden)
-    probs = scores.softmax(-1).to(value.dtype)  # softmax in fp32, as SDPA's math kernel
+    scores = torch.matmul(query, key.transpose(-1, -2)) * scale  # (B, nh, q, kv)
+    if attention_mask is not None and attention_mask.dtype != torch.bool:
+        scores = scores + attention_mask  # `mask`'s fp32 mask: the scores become fp32
+    else:  # a boolean mask, or none (a mask from elsewhere than `mask`)
+        allowed = attention_mask
+        if allowed is None and causal and q_len > 1:  # q_len == kv_len here (needs_crop)
+            allowed = torch.ones(q_len, kv_len, dtype=torch.bool, device=query.device).tril()
+        if allowed is not None:
+            scores = scores.float().masked_fill(~allowed, torch.finfo(torch.float32).min)
+    probs = scores.softmax(-1, dtype=torch.float32).to(value.dtype)
     out = torch.matmul(probs, value)  # (B, nh, q, hd)
     return out.transpose(1, 2).contiguous(), None
 
 
 AttentionInterface.register(NAME, attention)
-AttentionMaskInterface.register(NAME, sdpa_mask)
+AttentionMaskInterface.register(NAME, mask)
 
 
 def use_rewardkit_attention(model: Any) -> None:
