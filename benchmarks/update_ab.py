@@ -43,6 +43,8 @@ VARIANTS = {
     "model forward, bf16, eager": (BF16, "eager", False),
     "model forward, bf16, rewardkit (default)": (BF16, "rewardkit", False),
 }
+DEFAULT = {None: "model forward, fp32, rewardkit (default)",
+           BF16: "model forward, bf16, rewardkit (default)"}
 HAND_WRITTEN = {
     "hand-written pass, fp32": (None, "sdpa", True),
     "hand-written pass, bf16 (its matmul/SDPA choice)": (BF16, "sdpa", True),
@@ -92,8 +94,11 @@ def main() -> None:
 
     variants = {**VARIANTS, **(HAND_WRITTEN if args.hand_written else {})}
     times: dict[str, list[float]] = {name: [] for name in variants}
+    order = list(variants)
     for _ in range(args.rounds + 1):  # the first round warms every variant up and is dropped
-        for name, (autocast, attention, hand_written) in variants.items():
+        rng.shuffle(order)  # so that no variant always runs after the same one
+        for name in order:
+            autocast, attention, hand_written = variants[name]
             model.set_attn_implementation(attention)
             # keep the implementation set here: the trainer would switch "sdpa" to "rewardkit"
             keep = mock.patch.object(policy, "use_rewardkit_attention", lambda m: None)
@@ -105,8 +110,13 @@ def main() -> None:
                 times[name].append(time.perf_counter() - t0)
     print(f"update of 64 completions of {lo}-{hi} tokens after 15 prompt tokens, model "
           f"{args.layers} x {args.hidden}, micro-batches of {args.micro}, {args.rounds} rounds")
+    print("ratio: median over rounds of the variant's time / the default's at its precision "
+          "in the same round (load that lasts a round cancels out)")
     for name, ts in times.items():
-        print(f"{name:50s} median {statistics.median(ts[1:]):.3f} s  min {min(ts[1:]):.3f} s")
+        default = times[DEFAULT[variants[name][0]]]
+        ratio = statistics.median(t / d for t, d in zip(ts[1:], default[1:]))
+        print(f"{name:50s} median {statistics.median(ts[1:]):.3f} s  min {min(ts[1:]):.3f} s"
+              f"  ratio {ratio:.3f}")
 
 
 if __name__ == "__main__":
