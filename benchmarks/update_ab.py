@@ -7,9 +7,10 @@ load hits all alike:
 
 - the model's own decoder + chunked head (the trainer's path), fp32 and under bf16 autocast,
   with attention implementation "sdpa", "eager" and "rewardkit" (`train/attention.py`: plain
-  matmuls for CPU bf16 sequences up to 160 positions, SDPA otherwise; the default);
-- with `--hand-written`, the hand-written causal pass this replaced (`FastDecoder.hidden`, only
-  in commits that still have it), fp32 and bf16 (its own matmul/SDPA choice by length).
+  matmuls for CPU bf16 sequences up to 160 positions, SDPA otherwise; the default).
+
+The hand-written causal pass this replaced (`FastDecoder.hidden`) was timed against it with
+`--hand-written` at commit 24ddc4f (BENCHMARKS.md).
 
     PYTHONPATH=src python benchmarks/update_ab.py --rounds 8
     PYTHONPATH=src python benchmarks/update_ab.py --rounds 8 --completion 200 400
@@ -20,7 +21,6 @@ bf16 rows are meaningful only on hardware with native bf16 (AVX512-BF16/AMX or C
 from __future__ import annotations
 
 import argparse
-import contextlib
 import random
 import statistics
 import tempfile
@@ -35,32 +35,16 @@ from rewardkit.models.tiny import build_tiny_model
 from rewardkit.train.policy import Row, collate, token_logprobs
 
 BF16 = torch.bfloat16
-# name -> (autocast dtype, attention implementation, hand-written pass?)
+# name -> (autocast dtype, attention implementation)
 VARIANTS = {
-    "model forward, fp32, sdpa": (None, "sdpa", False),
-    "model forward, fp32, rewardkit (default)": (None, "rewardkit", False),
-    "model forward, bf16, sdpa": (BF16, "sdpa", False),
-    "model forward, bf16, eager": (BF16, "eager", False),
-    "model forward, bf16, rewardkit (default)": (BF16, "rewardkit", False),
+    "model forward, fp32, sdpa": (None, "sdpa"),
+    "model forward, fp32, rewardkit (default)": (None, "rewardkit"),
+    "model forward, bf16, sdpa": (BF16, "sdpa"),
+    "model forward, bf16, eager": (BF16, "eager"),
+    "model forward, bf16, rewardkit (default)": (BF16, "rewardkit"),
 }
 DEFAULT = {None: "model forward, fp32, rewardkit (default)",
            BF16: "model forward, bf16, rewardkit (default)"}
-HAND_WRITTEN = {
-    "hand-written pass, fp32": (None, "sdpa", True),
-    "hand-written pass, bf16 (its matmul/SDPA choice)": (BF16, "sdpa", True),
-}
-
-
-def hand_written_states(model, batch, autocast=None):
-    """`completion_states` as it was with the hand-written causal pass (for the comparison)."""
-    import torch.nn.functional as F
-
-    from rewardkit.sampling._fast_decode import FastDecoder
-
-    fast = FastDecoder.build(model, autocast)
-    checkpointing = bool(getattr(model, "is_activation_checkpointing", False))
-    hidden = fast.hidden(batch.input_ids, checkpoint=checkpointing)  # (B, S, H)
-    return policy._pick(hidden, batch.positions), lambda h: F.linear(h.to(fast.cd), fast.lm_head)
 
 
 def update(model, rows: list[Row], autocast, micro: int) -> None:
@@ -79,8 +63,6 @@ def main() -> None:
     ap.add_argument("--micro", type=int, default=16)
     ap.add_argument("--completion", type=int, nargs=2, default=(30, 96),
                     help="shortest and longest completion, tokens (after a 15-token prompt)")
-    ap.add_argument("--hand-written", action="store_true",
-                    help="also time FastDecoder.hidden (commits before its removal only)")
     args = ap.parse_args()
 
     path = build_tiny_model(tempfile.mkdtemp(prefix="rk-update-ab-"), layers=args.layers,
@@ -92,19 +74,17 @@ def main() -> None:
                 weight=1.0, reward=0.0, group=0) for _ in range(64)]
     rows.sort(key=lambda r: len(r.completion_ids))  # as the trainer's length-sorted micro-batches
 
-    variants = {**VARIANTS, **(HAND_WRITTEN if args.hand_written else {})}
+    variants = VARIANTS
     times: dict[str, list[float]] = {name: [] for name in variants}
     order = list(variants)
     for _ in range(args.rounds + 1):  # the first round warms every variant up and is dropped
         rng.shuffle(order)  # so that no variant always runs after the same one
         for name in order:
-            autocast, attention, hand_written = variants[name]
+            autocast, attention = variants[name]
             model.set_attn_implementation(attention)
             # keep the implementation set here: the trainer would switch "sdpa" to "rewardkit"
             keep = mock.patch.object(policy, "use_rewardkit_attention", lambda m: None)
-            states = (mock.patch.object(policy, "completion_states", hand_written_states)
-                      if hand_written else contextlib.nullcontext())
-            with keep, states:
+            with keep:
                 t0 = time.perf_counter()
                 update(model, rows, autocast, args.micro)
                 times[name].append(time.perf_counter() - t0)

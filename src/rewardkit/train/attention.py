@@ -5,9 +5,10 @@ is the model's own decoder; this module only chooses the attention kernel inside
 by dtype, device and length:
 
 - bf16 on a CPU with at most `MATMUL_ATTENTION_MAX_LEN` key positions: two plain matmuls and an
-  fp32 softmax over the materialised (B, nh, q, kv) scores. torch's CPU flash-attention
-  backward costs more there (measured on 16 rows x 4 heads, forward + backward: 13.7 vs 6.6 ms
-  at S = 96, 25.6 vs 18.0 at 160, about even at 192, SDPA 3x faster at 512);
+  fp32 softmax over the materialised (B, nh, q, kv) scores, as the models' eager attention.
+  torch's CPU flash-attention backward costs more there (16 rows x 4 heads x 64 dims, padded
+  rows, under bf16 autocast, forward + backward: 3.7 vs 8.4 ms at S = 96, 8.1 vs 15.3 at 160,
+  10.9 vs 12.1 at 192, 18.1 vs 19.1 at 256, but 176 vs 54 at 512);
 - everything else: transformers' own `sdpa_attention_forward`, unchanged.
 
 The choice never depends on grad mode: the old log-probs (no grad) and the new ones (grad) of
@@ -16,10 +17,17 @@ ratios != 1.
 
 Masks: transformers builds no mask at all for an attention name it has no mask function for
 (`masking_utils._preprocess_mask_arguments`), which would silently drop the padding mask, so
-the name is registered with `AttentionMaskInterface` too, with the SDPA mask function: the mask
-reaching `attention` is SDPA's (None where `is_causal` does the job, else a boolean
-(B, 1, q, kv) mask, True = attend), and the SDPA branch receives exactly what the "sdpa"
-implementation would.
+the name is registered with `AttentionMaskInterface` too (`mask`): SDPA's mask where SDPA will
+run, so the SDPA branch receives exactly what the "sdpa" implementation would, and eager
+attention's fp32 additive mask where the matmuls will run, built once per forward.
+
+Who runs it: `use_rewardkit_attention` switches a model from "sdpa"; `policy.completion_states`
+calls it for the verified families, and the trainer's start-up check (`check_fast_paths`) is
+the first such call. The sampler shares the policy model, so its prefill (the model's own
+forward; its decode step is `sampling/_fast_decode.py`) runs this kernel choice too: forward
+only, where matmuls buy less (a bf16 forward over 4 left-padded prompts of 57 tokens took 1.04x
+SDPA's time), but `HFSampler.sample` of 4 prompts x 16 completions on the 3 x 256 tiny model
+took 0.997x (medians of 8 interleaved rounds), so the sampler is not switched back.
 """
 
 from __future__ import annotations
@@ -34,7 +42,9 @@ from transformers.masking_utils import AttentionMaskInterface, eager_mask, sdpa_
 NAME = "rewardkit"
 
 MATMUL_ATTENTION_MAX_LEN = 160
-"""longest key sequence for which CPU bf16 attention takes plain matmuls (see above)"""
+"""longest key sequence for which CPU bf16 attention takes plain matmuls (see above). Set with an
+earlier matmul kernel (fp32 scaling and masking per layer) whose crossover with SDPA was near 192;
+this one's lies between 256 and 512 in the measurement above, not yet measured end to end."""
 
 
 def compute_dtype(device_type: str, dtype: torch.dtype) -> torch.dtype:

@@ -285,8 +285,8 @@ def enable_gradient_checkpointing(model: Any) -> None:
 
     transformers checkpoints a layer only when the layer is in training mode; the policy stays in
     eval mode (no dropout), so only the layer objects themselves are flagged as training, not
-    their submodules: dropout stays off. The hand-written pass reads
-    `model.is_activation_checkpointing` and checkpoints its layers the same way.
+    their submodules: dropout stays off. The training forward is the model's own decoder, so this
+    checkpointing covers it (with the trainer's attention kernel, `train/attention.py`, inside).
     """
     model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     for module in model.modules():
