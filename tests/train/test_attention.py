@@ -181,3 +181,30 @@ def test_model_with_rewardkit_attention_equals_sdpa_on_left_padding(dtype):
     tol = dict(rtol=0.05, atol=0.05) if dtype == torch.bfloat16 else dict(rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(logits[NAME][real], logits["sdpa"][real], **tol)
     assert torch.isfinite(logits[NAME]).all()
+
+
+def test_cached_decoding_with_rewardkit_attention_equals_sdpa():
+    # The sampler's prefill and (without its fast step: LoRA, other families) decode steps run
+    # the model's forward with a KV cache: one query over the cached keys, the mask 2D-padded.
+    from transformers import DynamicCache
+
+    model = tiny_llama()
+    ids = torch.tensor([[0, 0, 5, 6, 7], [4, 5, 6, 7, 8]])
+    mask = (ids != 0).long()
+    logits = {}
+    for implementation in ("sdpa", NAME):
+        model.set_attn_implementation(implementation)
+        cache, steps = DynamicCache(config=model.config), []
+        with torch.no_grad(), torch.autocast("cpu", torch.bfloat16):
+            pos = (mask.cumsum(-1) - 1).clamp(min=0)
+            out = model(input_ids=ids, attention_mask=mask, position_ids=pos, past_key_values=cache)
+            steps.append(out.logits[:, -1].float())
+            for t in (9, 10):
+                mask = torch.cat([mask, torch.ones(2, 1, dtype=torch.long)], -1)
+                pos = pos[:, -1:] + 1
+                out = model(input_ids=torch.full((2, 1), t), attention_mask=mask,
+                            position_ids=pos, past_key_values=cache)
+                steps.append(out.logits[:, -1].float())
+        mask = mask[:, :5]
+        logits[implementation] = torch.stack(steps)
+    torch.testing.assert_close(logits[NAME], logits["sdpa"], rtol=0.05, atol=0.05)
