@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from unittest import mock
-
 import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
-from rewardkit.sampling._fast_decode import FastDecoder
 from rewardkit.train.policy import Row, collate, completion_logits, token_logprobs
 
 
@@ -48,23 +45,24 @@ def _full_logits(model, batch):
     return full.gather(1, batch.positions[..., None].expand(-1, -1, full.shape[-1]))
 
 
-@pytest.mark.parametrize("path", ["hand-written", "head-on-completions"])
-def test_fast_paths_equal_full_logits(model, path, monkeypatch):
+def test_head_on_completions_equals_full_logits(model):
     from rewardkit.train.policy import _decoder_and_head
 
-    assert FastDecoder.build(model) is not None and _decoder_and_head(model) is not None
-    if path == "head-on-completions":  # the decoder + head path, without the hand-written pass
-        monkeypatch.setattr(FastDecoder, "build", classmethod(lambda cls, *a: None))
+    assert _decoder_and_head(model) is not None  # the decoder + head path, not the fallback
     batch = collate(ROWS, pad_id=0, device=torch.device("cpu"))
     with torch.no_grad():
         fast = completion_logits(model, batch)
         torch.testing.assert_close(fast, _full_logits(model, batch), rtol=1e-5, atol=1e-5)
 
 
-def test_hand_written_pass_gives_the_models_gradients(model):
-    # The fused weights are built from the parameters inside the graph: every parameter,
-    # the tied embedding/head included, gets the gradient the model's own forward gives it.
-    batch = collate(ROWS, pad_id=0, device=torch.device("cpu"))
+def test_training_forward_gives_the_models_gradients(model):
+    # Every parameter, the tied embedding/head included, gets the gradient the model's own
+    # forward gives it; the pad id inside a completion (a random policy samples it) gets none
+    # from its input embedding (nn.Embedding's padding_idx), which the hand-written pass that
+    # this forward replaced did not honour.
+    rows = ROWS[:2] + [Row([5, 0, 6], [0, 7, 8])]
+    assert model.config.pad_token_id == 0
+    batch = collate(rows, pad_id=0, device=torch.device("cpu"))
     grads = []
     for forward in (completion_logits, _full_logits):
         model.zero_grad()
@@ -76,7 +74,7 @@ def test_hand_written_pass_gives_the_models_gradients(model):
         torch.testing.assert_close(grads[0][name], grads[1][name], rtol=1e-4, atol=1e-6)
 
 
-def test_hand_written_pass_with_gqa_and_bf16(model):
+def test_training_forward_with_gqa_and_bf16():
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(0)
@@ -86,13 +84,14 @@ def test_hand_written_pass_with_gqa_and_bf16(model):
         eos_token_id=1)).eval()
     batch = collate(ROWS, pad_id=0, device=torch.device("cpu"))
     with torch.no_grad():
-        full = _full_logits(llama, batch)
-        torch.testing.assert_close(completion_logits(llama, batch), full, rtol=1e-5, atol=1e-5)
-        half = completion_logits(llama, batch, autocast=torch.bfloat16)
-        assert half.dtype == torch.bfloat16
+        full = _full_logits(llama, batch)  # SDPA, fp32 (before the trainer switches it)
+        assert llama.config._attn_implementation == "sdpa"
         with torch.autocast("cpu", torch.bfloat16):
-            ref = _full_logits(llama, batch).float()
-        # both within bf16 rounding of each other (products in bf16, norms and RoPE in fp32)
+            ref = _full_logits(llama, batch).float()  # SDPA under autocast
+        torch.testing.assert_close(completion_logits(llama, batch), full, rtol=1e-5, atol=1e-5)
+        half = completion_logits(llama, batch, autocast=torch.bfloat16)  # matmul attention
+        assert half.dtype == torch.bfloat16
+        # within bf16 rounding of each other (products in bf16, norms and RoPE in fp32)
         torch.testing.assert_close(half.float(), ref, rtol=0.05, atol=0.05)
         assert not torch.equal(half.float(), full)
 
@@ -104,46 +103,6 @@ def test_temperature_divides_logits(model):
         logp, _ = token_logprobs(model, batch, temperature=0.5)
     expected = torch.log_softmax(logits / 0.5, -1).gather(-1, batch.targets[..., None])[..., 0]
     torch.testing.assert_close(logp, expected)
-
-
-@pytest.mark.parametrize("heads", [(4, 4), (4, 2)])
-def test_cpu_bf16_attention_matches_sdpa(heads):
-    # The matmul path (CPU, bf16) against fp32 SDPA on the same bf16 inputs: outputs and
-    # gradients agree to bf16 rounding, and the causal mask hides every later position.
-    from rewardkit.sampling._fast_decode import _causal_attention
-
-    nh, nkv = heads
-    torch.manual_seed(0)
-    q, k, v = (torch.randn(2, n, 7, 8).bfloat16().requires_grad_() for n in (nh, nkv, nkv))
-    with mock.patch.object(torch.nn.functional, "scaled_dot_product_attention",
-                           side_effect=AssertionError("SDPA must not run here")):
-        out = _causal_attention(q, k, v)  # the matmul path, not SDPA
-    ref_in = [t.detach().float().requires_grad_() for t in (q, k, v)]
-    ref = torch.nn.functional.scaled_dot_product_attention(
-        *ref_in, is_causal=True, enable_gqa=nh != nkv)
-    torch.testing.assert_close(out.float(), ref, rtol=0.02, atol=0.02)
-    out.float().sum().backward()
-    ref.sum().backward()
-    for a, b in zip((q, k, v), ref_in):
-        torch.testing.assert_close(a.grad.float(), b.grad, rtol=0.05, atol=0.05)
-    # position 0 attends only to itself: its output is its own value row (per kv head)
-    torch.testing.assert_close(out[:, :, 0].float(),
-                               v[:, :, 0].float().repeat_interleave(nh // nkv, dim=1),
-                               rtol=0.01, atol=0.01)
-
-
-@pytest.mark.parametrize("case", ["fp32", "long"])
-def test_attention_takes_sdpa_outside_short_cpu_bf16(case, monkeypatch):
-    import rewardkit.sampling._fast_decode as fd
-
-    dtype = torch.float32 if case == "fp32" else torch.bfloat16
-    if case == "long":
-        monkeypatch.setattr(fd, "MATMUL_ATTENTION_MAX_LEN", 6)  # 7 positions: one too many
-    q, k, v = (torch.randn(1, 2, 7, 8, dtype=dtype, requires_grad=True) for _ in range(3))
-    sdpa = mock.Mock(wraps=torch.nn.functional.scaled_dot_product_attention)
-    monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention", sdpa)
-    fd._causal_attention(q, k, v)
-    assert sdpa.call_count == 1
 
 
 def test_old_and_new_logprobs_are_identical_in_cpu_bf16(model):

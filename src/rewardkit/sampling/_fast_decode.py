@@ -1,28 +1,23 @@
-"""The forward pass of Llama/Qwen2-style models written with plain tensor ops: a one-token
-decode step for the sampler, and a whole-sequence causal pass for the trainer.
+"""The one-token decode step of Llama/Qwen2-style models written with plain tensor ops, for the
+sampler.
 
-Why the decode step: at a few million parameters the per-token cost of `model(...)` is
-dominated by module dispatch, mask building and output dataclasses rather than arithmetic. The
-step reads the same weights and computes the same function (RMSNorm, fused QKV and gate/up
-projections, RoPE from the model's own rotary module, SiLU MLP) with about half the Python
-work. Prefill still runs through the model's own forward.
-
-Why the causal pass (`hidden`): by itself it is no faster than the model's forward (measured,
-`benchmarks/update_ab.py`); it lets the trainer choose the attention kernel per call, by
-sequence length (`_causal_attention`), without switching the model's attention implementation
-back and forth, and it gets the padding mask for free from right padding.
+Why: at a few million parameters the per-token cost of `model(...)` is dominated by module
+dispatch, mask building and output dataclasses rather than arithmetic. The step reads the same
+weights and computes the same function (RMSNorm, fused QKV and gate/up projections, RoPE from
+the model's own rotary module, SiLU MLP) with about half the Python work. Prefill still runs
+through the model's own forward. (The trainer's forward is the model's own too, with its
+attention kernel chosen by `train/attention.py`; a hand-written causal pass here measured no
+faster than that and was removed, see BENCHMARKS.md.)
 
 `FastDecoder.build(model)` returns None for any model it does not know to be of this shape
 (other architectures, sliding windows, non-SiLU MLPs, LoRA-wrapped models, ...); callers then
-use the model's own forward. Built with autograd enabled, the fused weights are differentiable
-functions of the parameters, so `hidden` trains them (the trainer's forward, `train/policy.py`).
-The fused weights are concatenated from the live parameters on each build, so a sampler
-rebuilds once per `sample` call and always decodes with the current weights. With a
-`compute_dtype` (bf16 over fp32 weights) they are cast once per build, and the step follows
-torch.autocast's rules: matrix products (and training attention) in bf16; the residual stream,
-norms and RoPE in the weights' dtype. RoPE upcasts q and k first, as autocast's type
-promotion would, but as an explicit cast: torch's CPU kernel for a bf16 x fp32 elementwise
-product is slower than the cast and an fp32 product together (334 vs 139 us at (16, 110, 8, 64)).
+use the model's own forward. The fused weights are concatenated from the live parameters on
+each build, so a sampler rebuilds once per `sample` call and always decodes with the current
+weights. With a `compute_dtype` (bf16 over fp32 weights) they are cast once per build, and the
+step follows torch.autocast's rules: matrix products in bf16; the residual stream, norms and
+RoPE in the weights' dtype. RoPE upcasts q and k first, as autocast's type promotion would, but
+as an explicit cast: torch's CPU kernel for a bf16 x fp32 elementwise product is slower than the
+cast and an fp32 product together (334 vs 139 us at (16, 110, 8, 64)).
 """
 
 from __future__ import annotations
@@ -32,7 +27,6 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-import torch.utils.checkpoint
 
 _SUPPORTED = {"qwen2", "llama"}
 
@@ -152,70 +146,11 @@ class FastDecoder:
         x = self._norm(x, self.final_ln)
         return F.linear(x.to(cd), self.lm_head).float()
 
-    def hidden(self, ids: torch.Tensor, *, checkpoint: bool = False) -> torch.Tensor:
-        """Final-norm hidden states (B, S, H) of right-padded rows; differentiable.
-
-        Right padding puts each row's real tokens first, so the causal mask alone gives them
-        exactly the attention the padding mask would (every padded position comes after every
-        real one); what the padded positions compute is never read. `checkpoint` recomputes
-        each layer in the backward pass instead of keeping its activations (gradient
-        checkpointing; only with a gradient).
-        """
-        S = ids.shape[1]
-        x = F.embedding(ids, self.embed)  # (B, S, H)
-        cos, sin = self.rotary(x, torch.arange(S, device=ids.device)[None])  # (1, S, hd)
-        cos, sin = cos[:, :, None], sin[:, :, None]  # (1, S, 1, hd) to broadcast over heads
-        recompute = checkpoint and torch.is_grad_enabled()
-        for layer in self.layers:
-            if recompute:
-                x = torch.utils.checkpoint.checkpoint(self._causal_layer, x, layer, cos, sin,
-                                                      use_reentrant=False)
-            else:
-                x = self._causal_layer(x, layer, cos, sin)
-        return self._norm(x, self.final_ln)
-
-    def _causal_layer(self, x: torch.Tensor, layer: _Layer, cos: torch.Tensor,
-                      sin: torch.Tensor) -> torch.Tensor:
-        """One decoder layer over whole right-padded rows x (B, S, H)."""
-        B, S, _ = x.shape
-        q, k, v = self._attention_inputs(self._norm(x, layer.ln_in), layer, cos, sin)
-        att = _causal_attention(q.to(self.cd), k.to(self.cd), v)  # (B, nh, S, hd)
-        x = x + F.linear(att.transpose(1, 2).reshape(B, S, self.nh * self.hd), layer.o_w,
-                         layer.o_b)
-        return self._mlp(x, layer)
-
 
 def _rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, half: int) -> torch.Tensor:
     """Rotary embedding in cos/sin's dtype: x * cos + rotate_half(x) * sin."""
     x = x.to(cos.dtype)  # same-dtype products (see the module docstring)
     return x * cos + torch.cat((-x[..., half:], x[..., :half]), -1) * sin
-
-
-MATMUL_ATTENTION_MAX_LEN = 160
-"""longest sequence for which the trainer's CPU bf16 attention takes plain matmuls (below)"""
-
-
-def _causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """Causal self-attention (B, nh, S, hd) for the training pass; k, v may have fewer heads.
-
-    SDPA, except for bf16 on a CPU with short sequences: there torch's flash-attention backward
-    costs more than two plain matmuls and a softmax over the materialised (B, nh, S, S) scores
-    (measured on 16 rows x 4 heads, forward + backward: 13.7 vs 6.6 ms at S = 96, 25.6 vs 18.0 at
-    160, about even at 192, SDPA 3x faster at 512). The softmax is taken in fp32, as SDPA's math
-    kernel does. The kernel depends on dtype, device and length only, never on grad mode: the
-    old log-probs (no grad) and the new ones (grad) of one batch must be computed by the same
-    arithmetic, or an off-policy update would start with ratios != 1.
-    """
-    nh, nkv, S, hd = q.shape[1], k.shape[1], q.shape[2], q.shape[3]
-    if q.device.type != "cpu" or q.dtype != torch.bfloat16 or S > MATMUL_ATTENTION_MAX_LEN:
-        return F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=hd**-0.5,
-                                              enable_gqa=nh != nkv)
-    if nh != nkv:
-        k, v = k.repeat_interleave(nh // nkv, dim=1), v.repeat_interleave(nh // nkv, dim=1)
-    future = torch.ones(S, S, dtype=torch.bool, device=q.device).triu(1)  # (S, S)
-    scores = torch.matmul(q, k.transpose(-1, -2)).float() * hd**-0.5  # (B, nh, S, S)
-    probs = scores.masked_fill(future, float("-inf")).softmax(-1)
-    return torch.matmul(probs.to(v.dtype), v)  # (B, nh, S, hd)
 
 
 def _attend(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,

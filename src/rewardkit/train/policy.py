@@ -16,11 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from rewardkit.errors import UserError
-from rewardkit.sampling._fast_decode import FastDecoder
 from rewardkit.sampling.base import encode_prompt_ids
+from rewardkit.train.attention import use_rewardkit_attention
 from rewardkit.train.logprobs import chunk_tokens_for, selective_logprobs
 
 log = logging.getLogger("rewardkit.train")
@@ -164,10 +163,6 @@ FAST_PATHS_OFF = "rewardkit_fast_paths_off"
 """attribute `check_fast_paths` sets on a model whose fast paths disagree with its forward"""
 
 
-def _fast_decoder(model: Any, autocast: torch.dtype | None) -> FastDecoder | None:
-    return None if getattr(model, FAST_PATHS_OFF, False) else FastDecoder.build(model, autocast)
-
-
 def _pick(x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
     """x (B, S, X) at positions (B, T) -> (B, T, X)."""
     return x.gather(1, positions[..., None].expand(-1, -1, x.shape[-1]))
@@ -179,22 +174,19 @@ def completion_states(model: Any, batch: TokenBatch, autocast: torch.dtype | Non
     completion tokens. No (B, S, V) tensor where the model is decoder + head: X is the hidden
     size and the head runs later, in chunks (`logprobs.selective_logprobs`).
 
-    Llama/Qwen2-shaped models run the hand-written causal pass (`FastDecoder.hidden`), which
-    picks the faster attention kernel per call; verified decoder + head families
-    (VERIFIED_HEAD_MODEL_TYPES) run their decoder; any other model runs its own forward, and
-    then the states are its logits and the head is the identity.
+    Verified decoder + head families (VERIFIED_HEAD_MODEL_TYPES) run their own decoder, with the
+    attention kernel chosen per call by `train.attention` (switched on here, from "sdpa"); any
+    other model runs its own forward, and then the states are its logits and the head is the
+    identity.
     """
-    fast = _fast_decoder(model, autocast)
-    if fast is not None:
-        checkpointing = bool(getattr(model, "is_activation_checkpointing", False))
-        hidden = fast.hidden(batch.input_ids, checkpoint=checkpointing)  # (B, S, H)
-        return _pick(hidden, batch.positions), lambda h: F.linear(h.to(fast.cd), fast.lm_head)
     device = batch.input_ids.device.type
 
     def autocasting():
         return torch.autocast(device, autocast or torch.float32, enabled=autocast is not None)
 
     parts = _decoder_and_head(model) if not getattr(model, FAST_PATHS_OFF, False) else None
+    if parts is not None:
+        use_rewardkit_attention(model)
     with autocasting():
         if parts is None:
             logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
@@ -293,8 +285,8 @@ def enable_gradient_checkpointing(model: Any) -> None:
 
     transformers checkpoints a layer only when the layer is in training mode; the policy stays in
     eval mode (no dropout), so only the layer objects themselves are flagged as training, not
-    their submodules: dropout stays off. The hand-written pass reads
-    `model.is_activation_checkpointing` and checkpoints its layers the same way.
+    their submodules: dropout stays off. The training forward is the model's own decoder, so this
+    checkpointing covers it (with the trainer's attention kernel, `train/attention.py`, inside).
     """
     model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     for module in model.modules():
