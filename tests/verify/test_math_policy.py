@@ -1,8 +1,11 @@
 """The math extraction policy, one finding per test (see tasks/math.py's docstring)."""
 
+from fractions import Fraction
+
 import pytest
 
-from rewardkit.tasks.math import MathTask, boxed_answers, simple_number
+from rewardkit.tasks.base import Defer
+from rewardkit.tasks.math import MathTask, arithmetic_value, boxed_answers, simple_number
 from rewardkit.testing import make_group
 from rewardkit.verify import verify_groups
 
@@ -58,6 +61,43 @@ def test_simple_numbers_are_exact():
     assert simple_number("\\frac{1}{8}") == simple_number("0.125")
     assert simple_number("\\frac13") != simple_number("0.333")
     assert simple_number("1{,}000") == 1000 and simple_number("x") is None
+    # LaTeX's brace-less one-digit arguments
+    assert simple_number("\\frac9{19}") == Fraction(9, 19) == simple_number("\\dfrac{9}{19}")
+    assert simple_number("\\frac{9}1") == 9 and simple_number("\\frac123") is None
+
+
+@pytest.mark.parametrize(("answer", "value"), [
+    ("18 + 1", 19),                              # a sum
+    ("2 + 3 \\times 4", 14),                     # x before +
+    ("10 - 4 - 3", 3),                           # left to right
+    ("2/3/4", Fraction(1, 6)),                   # / left to right
+    ("-2 \\cdot -3", 6),                         # a leading minus on each operand
+    ("7 \\div \\frac{1}{2} - 0.5", Fraction(27, 2)),  # \\div, \\frac and a decimal
+    ("1 - 1", 0),
+])
+def test_arithmetic_of_simple_numbers_is_exact(answer, value):
+    assert arithmetic_value(answer) == value
+
+
+@pytest.mark.parametrize("answer", [
+    "(1)", "2(3)", "2^3", "1 2", "1 +", "* 2", "--1", "1/0", "3/(1-1)", "\\frac{1}{0} + 1",
+    "1,000 + 1", "x + 1", "\\sqrt{2} + 1", "",
+])
+def test_anything_else_is_no_arithmetic(answer):
+    # brackets, powers, adjacent numbers, dangling or doubled operators, zero divisors
+    assert arithmetic_value(answer) is None
+
+
+def test_arithmetic_replies_are_judged_without_a_worker():
+    task = MathTask()
+    gold = task.parse_gold("18")
+    assert task.triage(gold, "\\boxed{18 + 1}") == ("18 + 1", (False, "ok"))
+    assert task.triage(gold, "\\boxed{3 \\times 6}") == ("3 \\times 6", (True, "ok"))
+    # exact where math-verify 0.9.0's float product says no (2.42 x -7 is -16.94 = -847/50)
+    assert task.triage(task.parse_gold("\\frac{-847}{50}"), "\\boxed{2.42 \\times -7}")[1] == (
+        True, "ok")
+    assert isinstance(task.triage(gold, "\\boxed{2(9)}")[1], Defer)  # left to math-verify
+    assert judge("18", "\\boxed{18 + 1}", "\\boxed{20 - 2}") == [False, True]
 
 
 def test_unparseable_gold_is_counted_not_wrong():

@@ -17,8 +17,10 @@ Extraction policy (what counts as the reply's answer):
 - Without any box, math-verify's own extraction reads the last 300 characters of the region.
 
 Verdicts: plain integers, decimals and simple fractions (`3`, `-0.25`, `1,000`, `\\frac{3}{4}`,
-`-3/4`) on both sides compare exactly in the caller's process, without sympy, and an answer
-written exactly as the gold (up to spacing, `\\left`/`\\right`, `\\dfrac`) is correct there too.
+`-3/4`), and sums, differences, products and quotients of them without brackets (`18 + 1`,
+`3 \\times 4 - 2`), on both sides compare exactly in the caller's process, without sympy; an
+answer written exactly as the gold (up to spacing, `\\left`/`\\right`, `\\dfrac`) is correct
+there too.
 Everything else is deferred to a worker, which calls math-verify as `verify(gold, prediction)`
 (the order matters: an interval gold must not accept an echoed inequality) with math-verify's
 own SIGALRM timeouts off; the pool's deadline stops it instead. Before parsing, `\\mathrm{e}`,
@@ -48,8 +50,13 @@ _NOISE = re.compile(r"\\left|\\right|\\[!,;: ]|\s+|\.$")
 _ALTERNATIVES = re.compile(r"\bor\b|\\pm|\\mp|±|∓")
 _THOUSANDS = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?", re.ASCII)
 _DECIMAL = re.compile(r"-?(?:\d+(?:\.\d*)?|\.\d+)", re.ASCII)
-_FRAC = re.compile(r"(-?)\\[dt]?frac\{(-?\d+)\}\{(\d+)\}|(-?)\\[dt]?frac(\d)(\d)", re.ASCII)
+# \frac{3}{4}, and LaTeX's brace-less one-digit arguments: \frac34, \frac9{19}, \frac{9}1
+_FRAC = re.compile(r"(-?)\\[dt]?frac(?:\{(-?\d+)\}|(\d))(?:\{(\d+)\}|(\d))", re.ASCII)
 _SLASH = re.compile(r"(-?\d+)/(\d+)", re.ASCII)
+# An operand or an operator of `arithmetic_value`'s expressions.
+_ARITH_TOKEN = re.compile(r"\s*(?:(\\[dt]?frac(?:\{\d+\}|\d)(?:\{\d+\}|\d)|\d+(?:\.\d*)?|\.\d+)"
+                          r"|(\\times|\\cdot|\\div|[-+*/]))\s*", re.ASCII)
+_OPERATOR = {"\\times": "*", "\\cdot": "*", "\\div": "/"}
 # Digits of other scripts, fullwidth forms, mathematical alphanumerics.
 _LOOKALIKE = re.compile(r"[^\x00-\x7f](?<=\d)|[\uff00-\uffef\U0001d400-\U0001d7ff]")
 _UPRIGHT_CONSTANT = re.compile(r"\\(?:mathrm|text|operatorname)\{\s*([eid])\s*\}")
@@ -122,7 +129,7 @@ def simple_number(answer: str) -> Fraction | None:
     if _DECIMAL.fullmatch(s):
         return Fraction(s)
     if (m := _FRAC.fullmatch(s)) is not None:
-        sign, num, den = (m[1], m[2], m[3]) if m[2] is not None else (m[4], m[5], m[6])
+        sign, num, den = m[1], m[2] or m[3], m[4] or m[5]
     elif (m := _SLASH.fullmatch(s)) is not None:
         sign, num, den = "", m[1], m[2]
     else:
@@ -133,9 +140,68 @@ def simple_number(answer: str) -> Fraction | None:
     return -value if sign else value
 
 
+def arithmetic_value(answer: str) -> Fraction | None:
+    """The exact value of + - × ÷ arithmetic over non-negative integers, decimals and
+    `\\frac{a}{b}` (a leading minus allowed on each operand; no brackets, powers or thousands
+    separators), as sympy would evaluate it with the usual precedence; None for anything else
+    or a division by zero. Linear in the length of `answer`.
+
+    >>> arithmetic_value("18 + 1"), arithmetic_value("3 \\\\times 4 - \\\\frac{1}{2}")
+    (Fraction(19, 1), Fraction(23, 2))
+    >>> arithmetic_value("2/3/4"), arithmetic_value("-2 \\\\cdot -3")
+    (Fraction(1, 6), Fraction(6, 1))
+    >>> arithmetic_value("(1)") is None, arithmetic_value("1/0") is None
+    (True, True)
+    """
+    s = answer
+    tokens: list[tuple[str, str]] = []  # ("n", operand) or ("op", operator)
+    pos = 0
+    while pos < len(s):
+        m = _ARITH_TOKEN.match(s, pos)
+        if m is None:
+            return None
+        tokens.append(("n", m[1]) if m[1] else ("op", _OPERATOR.get(m[2], m[2])))
+        pos = m.end()
+    total, term, op, sign, expect_operand = Fraction(0), None, "+", 1, True
+    for kind, text in tokens:
+        if expect_operand:
+            if kind == "op":
+                if text != "-" or sign == -1:  # one unary minus per operand
+                    return None
+                sign = -1
+                continue
+            value = simple_number(text)
+            if value is None:  # \\frac{1}{0}
+                return None
+            value *= sign
+            if op in "+-":  # a new term; the finished one joins the total
+                total += term if term is not None else 0
+                term = value if op == "+" else -value
+            elif op == "*":
+                term *= value
+            elif value == 0:
+                return None
+            else:
+                term /= value
+            sign, expect_operand = 1, False
+        else:
+            if kind != "op":
+                return None
+            op, expect_operand = text, True
+    if expect_operand or term is None:  # empty, or ends with an operator
+        return None
+    return total + term
+
+
+def exact_value(answer: str) -> Fraction | None:
+    """`simple_number(answer)`, else `arithmetic_value(answer)`: the values compared exactly."""
+    number = simple_number(answer)
+    return number if number is not None else arithmetic_value(answer)
+
+
 class MathGold(NamedTuple):
     answer: str  # the gold as written
-    number: Fraction | None  # exact value when it is a simple number
+    number: Fraction | None  # exact value when it is a simple number or arithmetic of them
     single_valued: bool  # no top-level list separator
     normal: str  # as written, minus spacing and \left/\right (see _normal)
 
@@ -150,7 +216,7 @@ class MathTask(Task):
             return None
         answer = answer.strip()
         single = not _top_level_separators(answer) and not _ALTERNATIVES.search(answer)
-        return MathGold(answer, simple_number(answer), single, _normal(answer))
+        return MathGold(answer, exact_value(answer), single, _normal(answer))
 
     def extract_answer(self, text: str) -> str | None:
         boxes = boxed_answers(answer_region(text))
@@ -176,7 +242,7 @@ class MathTask(Task):
             return answer, (False, "ok")
         if gold.single_valued and (_ALTERNATIVES.search(answer) or _top_level_separators(answer)):
             return answer, (False, "ok")
-        number = simple_number(answer)
+        number = exact_value(answer)
         if gold.number is not None and number is not None:
             return answer, (number == gold.number, "ok")
         if _normal(answer) == gold.normal:  # the gold as written: correct without parsing
