@@ -154,7 +154,9 @@ SCRIPT = textwrap.dedent("""
     from rewardkit.testing import make_group
     from verify.tasks_for_tests import ScriptedTask
     verify_groups(ScriptedTask(), [make_group(texts=["ok"], answer="ok")])
-    print(" ".join(map(str, POOL.worker_pids())), flush=True)
+    from multiprocessing import forkserver
+    forkserver_pid = forkserver._forkserver._forkserver_pid
+    print(" ".join(map(str, [*POOL.worker_pids(), forkserver_pid])), flush=True)
     if sys.argv[1] == "hang":
         verify_groups(ScriptedTask(), [make_group(texts=["hang"], answer="ok")], timeout_s=60)
     sys.stdin.readline()  # exit when the test says so
@@ -169,8 +171,8 @@ def test_no_worker_outlives_the_interpreter(tmp_path, how):
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONPATH": REPO_SRC})
-    pids = [int(p) for p in proc.stdout.readline().split()]
-    assert pids and all(alive(p) for p in pids)
+    pids = [int(p) for p in proc.stdout.readline().split()]  # the workers, then the forkserver
+    assert len(pids) > 1 and all(alive(p) for p in pids)
     if how != "exit":  # interrupted, or killed outright, while a check hangs in a worker
         time.sleep(0.5)
         proc.send_signal(signal.SIGINT if how == "ctrl-c" else signal.SIGKILL)
