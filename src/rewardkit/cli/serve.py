@@ -104,9 +104,9 @@ def build_server(args: argparse.Namespace) -> "RewardServer":
         raise UserError(f"--verify-timeout-s must be > 0, got {args.verify_timeout_s}")
     if args.max_new_tokens is not None and args.max_new_tokens < 1:
         raise UserError(f"--max-new-tokens must be >= 1, got {args.max_new_tokens}")
-    from rewardkit.cli.score import _read_state  # the same state file as `score --load-state`
+    from rewardkit.scoring import read_state  # the same state file as `score --load-state`
 
-    state = _read_state(args.load_state) if args.load_state else None
+    state = read_state(args.load_state) if args.load_state else None
     from rewardkit.integrations.core import resolve_task
 
     try:
