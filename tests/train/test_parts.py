@@ -12,10 +12,11 @@ import tinyrun
 import torch
 
 from rewardkit.config import OptimConfig, load_config
+from rewardkit.errors import UserError
 from rewardkit.rewards.combine import RewardScorer, RewardSpec
 from rewardkit.train import loop
 from rewardkit.train.data import ProblemStream
-from rewardkit.train.dist import Dist
+from rewardkit.train.dist import Dist, check_distributed_type
 from rewardkit.train.optimizer import MAX_NONFINITE_IN_A_ROW, Optimization, TrainingError
 from rewardkit.train.parts import LossSpec, Policy, Rollout
 from rewardkit.train.policy import Row, load_policy, token_logprobs
@@ -202,3 +203,20 @@ def test_prepare_rows_takes_the_kl_out_of_the_reward(make_config, tiny_model):
     expected = (shaped - shaped.mean(1, keepdims=True)) / (shaped.std(1, ddof=1, keepdims=True)
                                                            + 1e-6)
     assert [r.advantage for r in rows] == pytest.approx(expected.ravel().tolist(), rel=1e-4)
+
+
+@pytest.mark.parametrize("flag", ["ACCELERATE_USE_FSDP", "ACCELERATE_USE_DEEPSPEED"])
+def test_sharded_launches_are_refused_before_a_model_loads(monkeypatch, flag):
+    # What `accelerate launch --use_fsdp` / `--use_deepspeed` set for the processes it starts.
+    monkeypatch.setenv(flag, "true")
+    with pytest.raises(UserError, match="is not supported; rewardkit trains in one process or"):
+        Dist.start("cpu")
+
+
+def test_one_process_and_ddp_launches_are_accepted():
+    from accelerate.utils import DistributedType
+
+    for kind in (DistributedType.NO, DistributedType.MULTI_CPU, DistributedType.MULTI_GPU):
+        check_distributed_type(kind)
+    with pytest.raises(UserError, match="distributed type XLA"):
+        check_distributed_type(DistributedType.XLA)

@@ -28,14 +28,22 @@ class Dist:
     def start(cls, device: str) -> Dist:
         """The process state accelerate sets up (one process, or `accelerate launch`'s)."""
         from accelerate import Accelerator
-        from accelerate.utils import DistributedDataParallelKwargs
+        from accelerate.utils import DistributedDataParallelKwargs, parse_flag_from_env
 
         if device == "cuda" and not torch.cuda.is_available():
             raise UserError("device: cuda was asked for but no CUDA device is available")
         # No buffer broadcast in DDP's forward: ranks run different numbers of forward passes
         # (their shares of a step's groups differ), so a collective there would deadlock.
-        acc = Accelerator(cpu=device == "cpu", kwargs_handlers=[
-            DistributedDataParallelKwargs(broadcast_buffers=False)])
+        for flag, kind in (("ACCELERATE_USE_FSDP", "FSDP"), ("ACCELERATE_USE_DEEPSPEED",
+                                                             "DEEPSPEED")):
+            if parse_flag_from_env(flag):  # what `accelerate launch --use_fsdp` etc. set
+                check_distributed_type(kind)
+        try:
+            acc = Accelerator(cpu=device == "cpu", kwargs_handlers=[
+                DistributedDataParallelKwargs(broadcast_buffers=False)])
+        except ImportError as e:  # e.g. a DeepSpeed config without deepspeed installed
+            raise UserError(f"accelerate: {e}") from None
+        check_distributed_type(acc.distributed_type)
         return cls(acc.process_index, acc.num_processes, acc.device, acc)
 
     @property
@@ -80,6 +88,20 @@ class Dist:
         ddp = self.accelerator.prepare_model(CompletionForward(model))
         ddp.register_comm_hook(None, _sum_gradients)
         return ddp, self.accelerator.prepare_optimizer(optimizer)
+
+
+SUPPORTED_LAUNCHES = ("NO", "MULTI_CPU", "MULTI_GPU")
+
+
+def check_distributed_type(kind: Any) -> None:
+    """One process or DDP (`accelerate launch`'s default); FSDP, DeepSpeed and the rest are
+    refused before a model loads: the sampler reads the policy's full weights and the gradient
+    hook sums DDP buckets, neither of which holds for sharded parameters."""
+    name = getattr(kind, "value", str(kind))
+    if name not in SUPPORTED_LAUNCHES:
+        raise UserError(f"accelerate launch: distributed type {name} is not supported; rewardkit "
+                        "trains in one process or with DDP (accelerate launch --num_processes N "
+                        "without --use_fsdp / --use_deepspeed)")
 
 
 def _sum_gradients(state, bucket):  # no annotations: DDP checks them, and they are strings here
