@@ -2,8 +2,9 @@
 
     python benchmarks/verify_throughput.py [--n 1500] [--runs 3] [--workers 1,2] [--quick]
 
-The same N mixed GSM8K/MATH-style replies (golds from ../shared/data: GSM8K test numbers and
-MATH-500 answers; replies boxed, after </think>, right or wrong, in the forms models write:
+The same N mixed GSM8K/MATH-style replies (golds from the shipped test sets in
+src/rewardkit/data: GSM8K numbers and MATH-500 answers; replies boxed, after </think>, right
+or wrong, in the forms models write:
 `\\$1,234`, `\\frac{a}{b}` vs decimals, `\\dfrac`, units, repeated answers within a group)
 are judged
 
@@ -30,7 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = Path(__file__).resolve().parents[1] / "src" / "rewardkit" / "data"  # shipped copies
 GROUP = 4  # completions per problem
 
 
