@@ -338,3 +338,20 @@ def test_bf16_autocast_sampling(sampler):
             assert torch.allclose(torch.tensor(x.logprobs[:n]), torch.tensor(y.logprobs[:n]),
                                   atol=0.05)
     assert next(sampler.model.parameters()).dtype == torch.float32  # weights untouched
+
+
+def test_the_kv_cache_goes_by_the_installed_transformers_name(sampler):
+    import warnings
+
+    from rewardkit.sampling.hf import cache_kwarg
+
+    class OldForward(torch.nn.Module):  # transformers before the rename
+        def forward(self, input_ids=None, past_key_values=None, use_cache=None):
+            return None
+
+    assert cache_kwarg(OldForward()) == "past_key_values"
+    # transformers 5.24 warns on every call that still passes `past_key_values`
+    slow = HFSampler(sampler.model, sampler.tokenizer, fast_decode=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        slow.sample(PROMPTS[:1], SamplingParams(n=1, max_new_tokens=3, temperature=0))

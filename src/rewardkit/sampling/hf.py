@@ -172,6 +172,18 @@ class _Rows:
     entropies: list[list[float]] | None
 
 
+def cache_kwarg(model: Any) -> str:
+    """The name of the KV-cache argument of `model`'s forward: transformers 5.24 renamed
+    `past_key_values` to `cache` (the old name still works there, with a FutureWarning on every
+    call, until 5.40); older versions know only `past_key_values`. A peft wrapper's forward
+    takes **kwargs, so the wrapped model's own forward decides."""
+    import inspect
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    params = inspect.signature(type(base).forward).parameters
+    return "cache" if "cache" in params else "past_key_values"
+
+
 class HFSampler:
     """Sampler protocol over a transformers causal LM + tokenizer (see the module docstring).
 
@@ -224,6 +236,7 @@ class HFSampler:
         pad = tokenizer.pad_token_id
         self.pad_token_id = int(pad if pad is not None else self.eos_token_ids[0])
         self._stop_window = 2 * max((len(s) for s in self.stop), default=0) + 8
+        self._cache_kwarg = cache_kwarg(model)
 
     @classmethod
     def from_pretrained(
@@ -378,7 +391,7 @@ class HFSampler:
                 input_ids=ids,
                 attention_mask=mask,
                 position_ids=pos,
-                past_key_values=cache,
+                **{self._cache_kwarg: cache},
                 use_cache=True,
                 logits_to_keep=1,
             )
