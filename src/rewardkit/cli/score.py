@@ -73,13 +73,8 @@ def run(args: argparse.Namespace) -> int:
     configure_verify(args)
     start_workers(task)  # the pool starts while the rest loads and the input is triaged
     from rewardkit.fileio import atomic_write
-    from rewardkit.scoring import (
-        RewardScorer,
-        advantage_from_spec,
-        parse_flag_spec,
-        read_state,
-        score_file,
-    )
+    from rewardkit.rewards import RewardScorer
+    from rewardkit.scoring import advantage_from_spec, parse_flag_spec, read_state, score_file
 
     scorer = RewardScorer([parse_flag_spec(s, "--reward") for s in args.reward])
     advantage = advantage_from_spec(args.advantage) if args.advantage else None
