@@ -42,3 +42,24 @@ def test_demo_eval_uses_distinct_problems(monkeypatch):
     evaluate_model(Path("unused"), DemoSettings())
     prompts = [p.prompt for p in seen["problems"]]
     assert len(prompts) == len(set(prompts)) == DemoSettings().eval_problems == 200
+
+
+def test_demo_seed_changes_the_training_not_the_held_out_problems(monkeypatch, tmp_path):
+    from rewardkit.demo import RECIPES, DemoSettings, evaluate_model, train_config
+
+    got = {}
+    monkeypatch.setattr("rewardkit.demo.run_demo",
+                        lambda out, settings, **kw: got.setdefault("settings", settings))
+    assert main(["demo", "--seed", "3", "--out", str(tmp_path / "d")]) == 0
+    settings = got["settings"]
+    assert settings.train_seed == 3 and settings.seed == DemoSettings().seed
+    assert train_config(settings, RECIPES[0], Path("m")).seed == 3
+
+    drawn = []
+    monkeypatch.setattr("rewardkit.eval.evaluate",
+                        lambda sampler, task, problems, **kw: drawn.append(problems))
+    monkeypatch.setattr("rewardkit.sampling.hf.HFSampler.from_pretrained",
+                        classmethod(lambda cls, *a, **kw: None))
+    evaluate_model(Path("unused"), settings)
+    evaluate_model(Path("unused"), DemoSettings())
+    assert [p.prompt for p in drawn[0]] == [p.prompt for p in drawn[1]]

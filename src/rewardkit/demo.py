@@ -79,6 +79,11 @@ class DemoSettings:
     """sampled as the reasoning papers evaluate (DeepSeek-R1: T=0.6, several samples); greedy
     decoding would hide the verbose half of the starting model's distribution"""
     seed: int = 0
+    """draws the held-out problems and the evaluation's samples: fixed, so that runs trained
+    with different `train_seed`s are compared on the same problems"""
+    train_seed: int = 0
+    """the training runs' seed (their problem order and sampling): a second value tells a
+    recipe's effect from one draw's luck"""
     recipes: tuple[Recipe, ...] = RECIPES
 
     def quick(self) -> DemoSettings:
@@ -89,7 +94,7 @@ def train_config(settings: DemoSettings, recipe: Recipe, model: Path) -> TrainCo
     return TrainConfig(
         model=str(model),
         task="arith",
-        seed=settings.seed,
+        seed=settings.train_seed,
         steps=settings.steps,
         prompts_per_step=settings.prompts_per_step,
         device="cpu",
@@ -166,6 +171,7 @@ def run_demo(out: Path, settings: DemoSettings, *, start_model: Path | None = No
         "steps": settings.steps, "prompts_per_step": settings.prompts_per_step,
         "group_size": settings.group_size, "max_new_tokens": settings.max_new_tokens,
         "lr": settings.lr, "eval_problems": settings.eval_problems, "seed": settings.seed,
+        "train_seed": settings.train_seed,
         "seconds": round(time.perf_counter() - began, 1)}}
     atomic_write_text(out / "summary.json", json.dumps(to_json(summary), indent=1))
     write_report(out, runs, samples_by_run, title="rewardkit demo: fewer tokens, same accuracy")

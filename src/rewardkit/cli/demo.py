@@ -19,6 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", type=Path, help="starting model (default: the packaged one)")
     defaults = demo.DemoSettings()
     p.add_argument("--steps", type=int, help=f"RL steps per run (default: {defaults.steps})")
+    p.add_argument("--seed", type=int, default=0,
+                   help="the training runs' seed (default 0); the held-out problems stay fixed")
     p.add_argument("--eval-problems", type=int,
                    help=f"held-out problems (default: {defaults.eval_problems})")
     p.set_defaults(run=run)
@@ -36,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
         settings = replace(settings, steps=args.steps)
     if args.eval_problems is not None:
         settings = replace(settings, eval_problems=args.eval_problems)
+    settings = replace(settings, train_seed=args.seed)
     if args.out.exists() and any(args.out.iterdir()):
         raise UserError("output folder is not empty; pass another --out or remove it",
                         where=str(args.out))
