@@ -69,3 +69,31 @@ def test_step_stats_by_hand():
     out = stats.reduce(OneProcess())
     # min(0.9, 0.8) = 0.8; max(1.1, 1.05) = 1.1; frac = (0.5·2 + 0.0·2) / (2 + 2) = 0.25
     assert out == {"r_min": 0.8, "r_max": 1.1, "frac": 0.25}
+
+
+def test_step_stats_over_two_ranks_in_one_exchange():
+    rank0, rank1 = loop.StepStats(), loop.StepStats()
+    rank0.add({"r_min": 0.9, "r_max": 1.1, "frac": 0.5}, weight=2)
+    rank1.add({"r_min": 0.7, "r_max": 1.0, "frac": 0.2}, weight=3)
+    rank1.add({"only_on_1": 4.0}, weight=1)
+
+    class Recorder:  # what rank 1 sends
+        def gather(self, objects):
+            self.sent = objects
+            return objects
+
+    one = Recorder()
+    rank1.reduce(one)
+
+    class TwoRanks:  # rank 0's view of the exchange
+        calls = 0
+
+        def gather(self, objects):
+            self.calls += 1
+            return objects + one.sent
+
+    dist = TwoRanks()
+    out = rank0.reduce(dist)
+    assert dist.calls == 1  # one collective per step, not one per key
+    assert out == pytest.approx({"r_min": 0.7, "r_max": 1.1, "frac": (0.5 * 2 + 0.2 * 3) / 5,
+                                 "only_on_1": 4.0}, rel=1e-12)

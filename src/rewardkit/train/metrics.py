@@ -208,18 +208,19 @@ class StepStats:
 
     def reduce(self, dist: Any) -> dict[str, float]:
         """The statistics over every rank (`dist`: a train.dist.Dist, or anything with its
-        `gather` and `sum`)."""
-        keys = sorted(set().union(*dist.gather([sorted(set(self.sums) | set(self.extremes))])))
+        `gather`), from one exchange of each rank's sums, weights and extremes."""
+        parts = dist.gather([(dict(self.sums), dict(self.weights), self.extremes)])  # per rank
+        keys = sorted(set().union(*(set(sums) | set(extremes) for sums, _, extremes in parts)))
         out = {}
         for k in keys:
             if k.endswith("_min") or k.endswith("_max"):
-                found = [v for v in dist.gather([self.extremes.get(k, math.nan)])
-                         if math.isfinite(v)]
+                found = [e[k] for _, _, e in parts if k in e]  # finite: `add` keeps no NaN
                 pick = min if k.endswith("_min") else max
                 out[k] = pick(found) if found else math.nan
             else:
-                w = dist.sum(self.weights.get(k, 0.0))
-                out[k] = dist.sum(self.sums.get(k, 0.0)) / w if w > 0 else math.nan
+                w = sum(weights.get(k, 0.0) for _, weights, _ in parts)
+                total = sum(sums.get(k, 0.0) for sums, _, _ in parts)
+                out[k] = total / w if w > 0 else math.nan
         return out
 
 
