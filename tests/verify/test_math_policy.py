@@ -88,6 +88,12 @@ def test_anything_else_is_no_arithmetic(answer):
     assert arithmetic_value(answer) is None
 
 
+def test_boxes_of_one_value_are_one_answer():
+    # a box and its worked-out value agree; a box and a different value are a spray
+    assert judge("12", "\\boxed{3 \\times 4} = \\boxed{12}", "\\boxed{\\frac12} = \\boxed{0.5}",
+                 "\\boxed{3 \\times 4} = \\boxed{13}") == [True, False, False]
+
+
 def test_arithmetic_replies_are_judged_without_a_worker():
     task = MathTask()
     gold = task.parse_gold("18")

@@ -5,8 +5,9 @@ Extraction policy (what counts as the reply's answer):
 - The answer region is the text after the last `</think>` (the whole reply if there is none).
 - The last `\\boxed{}` (or `\\fbox{}`) in the answer region is the answer. If the region has
   several boxed answers that differ (after removing spaces, `\\left`/`\\right`, `\\!`/`\\,`, a
-  trailing period, `\\dfrac`->`\\frac`, and unless all are simple numbers of one value, like
-  `\\frac12` and `0.5`), the reply is wrong: spraying candidates is not answering.
+  trailing period, `\\dfrac`->`\\frac`, and unless all are numbers of one value, like
+  `\\frac12` and `0.5`, or `3 \\times 4` and `12`), the reply is wrong: spraying candidates is
+  not answering.
   More than `MAX_BOXES` boxes, or a box longer than `MAX_ANSWER_CHARS`, is also wrong.
 - When the gold is single-valued (no top-level comma or semicolon, no " or ", no `\\pm`), an
   answer that lists alternatives is wrong: " or ", "\\text{or}", `\\pm`/`\\mp`, a top-level
@@ -92,10 +93,11 @@ def _normal(answer: str) -> str:
 
 
 def _differ(boxes: list[str]) -> bool:
-    """True if the boxed answers are not all the same (as written, or as simple numbers)."""
+    """True if the boxed answers are not all the same (as written, or as exact values)."""
     if len({_normal(b) for b in boxes}) == 1:
         return False
-    return len({simple_number(b) for b in boxes}) != 1 or simple_number(boxes[0]) is None
+    values = {exact_value(b) for b in boxes}
+    return len(values) != 1 or None in values
 
 
 def _top_level_separators(answer: str) -> bool:
@@ -153,11 +155,10 @@ def arithmetic_value(answer: str) -> Fraction | None:
     >>> arithmetic_value("(1)") is None, arithmetic_value("1/0") is None
     (True, True)
     """
-    s = answer
     tokens: list[tuple[str, str]] = []  # ("n", operand) or ("op", operator)
     pos = 0
-    while pos < len(s):
-        m = _ARITH_TOKEN.match(s, pos)
+    while pos < len(answer):
+        m = _ARITH_TOKEN.match(answer, pos)
         if m is None:
             return None
         tokens.append(("n", m[1]) if m[1] else ("op", _OPERATOR.get(m[2], m[2])))
