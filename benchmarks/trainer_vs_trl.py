@@ -28,13 +28,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from machine import describe  # benchmarks/machine.py
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
@@ -124,8 +125,7 @@ def main() -> None:
     def med(side: str, key) -> float:
         return statistics.median(key(x) for x in results[side])
 
-    print(f"\nmachine: {platform.machine()}, {platform.processor() or '?'}, "
-          f"python {platform.python_version()}; {args.prompts} prompts x {args.group} "
+    print(f"\nmachine: {describe()}; {args.prompts} prompts x {args.group} "
           f"completions, {args.max_new_tokens} new tokens max, {args.steps} steps, "
           f"tiny model {args.layers} layers x {args.hidden}, {args.precision}"
           f"{', OMP_WAIT_POLICY=PASSIVE' if args.passive else ''}")

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import statistics as st
 import subprocess
@@ -30,6 +29,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from machine import describe  # benchmarks/machine.py
 
 DATA = Path(__file__).resolve().parents[1] / "src" / "rewardkit" / "data"  # shipped copies
 GROUP = 4  # completions per problem
@@ -176,8 +177,7 @@ def main() -> None:
                 times["plain"].append(wall)
     n = sum(len(r["completions"]) for r in rows)
     base = st.median(times["plain"])
-    print(f"{n} completions, {args.runs} runs each, machine: {os.cpu_count()} CPUs, "
-          f"python {sys.version.split()[0]}")
+    print(f"{n} completions, {args.runs} runs each, machine: {describe()}")
     for name, ts in times.items():
         med = st.median(ts)
         print(f"  {name:14s} median {med:6.2f}s  {n / med:7.0f} completions/s  "
