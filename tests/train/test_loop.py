@@ -170,6 +170,14 @@ def test_batch_level_reward_sees_the_finished_batch(make_config, tmp_path, monke
         np.testing.assert_array_equal(mine, theirs)
 
 
+def test_batch_level_reward_gets_the_per_token_arrays_it_needs(make_config, tmp_path):
+    # The batch is gathered slim (no per-token arrays), except what rewards declared with @needs.
+    cfg = load_config(make_config(steps=1, rewards=[
+        {"name": "tinyrun.digits"}, {"name": "tinyrun.batch_entropies_seen", "weight": 0.0}]))
+    rows = train(cfg, tmp_path / "run")
+    assert rows[0]["reward/tinyrun.batch_entropies_seen/mean"] == 1.0
+
+
 def test_off_policy_epochs_and_kl(make_config, tmp_path):
     cfg = load_config(make_config(
         steps=2, loss={"kl_coef": 0.1, "kl_estimator": "k3", "entropy_coef": 0.01},

@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from rewardkit.rewards.base import batch_level, state_of, stateful
+from rewardkit.rewards.base import batch_level, needs, state_of, stateful
 from rewardkit.tasks.base import Task
 from rewardkit.types import Problem
 
@@ -118,6 +118,13 @@ class ScriptedSampler:
 def plus_half(group, *, ctx=None) -> list[float]:
     """0.5 for every completion, judged or not (a non-primary term next to accuracy)."""
     return [0.5] * len(group)
+
+
+@batch_level
+@needs("entropies")
+def batch_entropies_seen(group, *, ctx=None) -> list[float]:
+    """1.0 for each completion whose per-token entropies reached this batch-level reward."""
+    return [float(c.entropies is not None) for c in group.completions]
 
 
 @batch_level

@@ -228,8 +228,10 @@ def score_batch_level(scorer: RewardScorer, dist: Dist, batch: Batch, step: int)
     once over the step's whole batch: the kept groups of every rank, in rank order."""
     if not scorer.batch_level.any():
         return
-    # One (groups, scores) pair per rank; slim (no per-token arrays), at any world size alike.
-    parts = dist.gather([([slim_group(g) for g in batch.groups], batch.scores)])
+    # One (groups, scores) pair per rank, at any world size alike: slim, but with the per-token
+    # arrays the rewards declared they read (@needs).
+    slim = [slim_group(g, keep=scorer.needs) for g in batch.groups]
+    parts = dist.gather([(slim, batch.scores)])
     groups = [g for gs, _ in parts for g in gs]
     scores = [s for _, ss in parts for s in ss]
     filled = scorer.score_batch_level(groups, scores, step=step)

@@ -9,7 +9,7 @@ import json
 import logging
 import math
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,14 +29,18 @@ log = logging.getLogger("rewardkit.train")
 SAMPLES_PER_STEP = 4
 
 
-def slim_group(group: Group) -> Group:
+PER_TOKEN_ARRAYS = ("token_ids", "logprobs", "entropies", "unconditional_logprobs")
+
+
+def slim_group(group: Group, *, keep: Collection[str] = ()) -> Group:
     """The group as metrics, samples and stateful rewards see it after a step: text, lengths,
     finish reasons, verdicts and answers, without the per-token arrays (token ids, log-probs,
-    entropies), so ranks exchange kilobytes rather than every token of every completion. The
-    same in one process, so a stateful reward sees the same groups at any world size.
+    entropies) except those named in `keep` (what batch-level rewards declared with `@needs`),
+    so ranks exchange kilobytes rather than every token of every completion. The same in one
+    process, so a reward sees the same groups at any world size.
     """
-    slim = tuple(dataclasses.replace(c, token_ids=None, logprobs=None, entropies=None,
-                                     unconditional_logprobs=None) for c in group.completions)
+    dropped = {f: None for f in PER_TOKEN_ARRAYS if f not in keep}
+    slim = tuple(dataclasses.replace(c, **dropped) for c in group.completions)
     return dataclasses.replace(group, completions=slim)
 
 
