@@ -64,6 +64,8 @@ def test_simple_numbers_are_exact():
     # LaTeX's brace-less one-digit arguments
     assert simple_number("\\frac9{19}") == Fraction(9, 19) == simple_number("\\dfrac{9}{19}")
     assert simple_number("\\frac{9}1") == 9 and simple_number("\\frac123") is None
+    # spaces between digits: a thousands separator only in groups of three
+    assert simple_number("12 345") == 12345 and simple_number("1 2/3") is None
 
 
 @pytest.mark.parametrize(("answer", "value"), [
@@ -89,9 +91,11 @@ def test_anything_else_is_no_arithmetic(answer):
 
 
 def test_boxes_of_one_value_are_one_answer():
-    # a box and its worked-out value agree; a box and a different value are a spray
-    assert judge("12", "\\boxed{3 \\times 4} = \\boxed{12}", "\\boxed{\\frac12} = \\boxed{0.5}",
-                 "\\boxed{3 \\times 4} = \\boxed{13}") == [True, False, False]
+    # a box and its worked-out value agree (true only if they count as one answer); boxes of
+    # different values are a spray even when the last one is right
+    assert judge("12", "\\boxed{3 \\times 4} = \\boxed{12}",
+                 "\\boxed{13} = \\boxed{3 \\times 4}") == [True, False]
+    assert judge("0.5", "\\boxed{\\frac12} = \\boxed{0.5}") == [True]
 
 
 def test_arithmetic_replies_are_judged_without_a_worker():
