@@ -142,6 +142,23 @@ def latencies(rows: list[dict], k: int = 200) -> dict[str, tuple[float, float]]:
     return {"rewardkit": (p(ours, 0.5), p(ours, 0.95)), "plain": (p(plain, 0.5), p(plain, 0.95))}
 
 
+def deferred(rows: list[dict]) -> tuple[int, int]:
+    """(replies, distinct (gold, answer) checks) that need math-verify, i.e. reach a worker:
+    what the caller's fast paths leave over."""
+    from rewardkit.tasks.base import Defer
+    from rewardkit.tasks.math import MathTask
+
+    task, replies, keys = MathTask(), 0, set()
+    for r in rows:
+        gold = task.parse_gold(r["answer"])
+        for c in r["completions"]:
+            _, verdict = task.triage(gold, c["text"])
+            if isinstance(verdict, Defer):
+                replies += 1
+                keys.add((r["answer"], verdict.key))
+    return replies, len(keys)
+
+
 def pool_overhead(batch: int = 100) -> tuple[float, float]:
     """Seconds for one batch of `batch` no-op tasks through the pool, and per task."""
     from rewardkit.verify.pool import POOL
@@ -194,6 +211,9 @@ def main() -> None:
     for name, (p50, p95) in latencies(rows).items():
         print(f"  latency per completion, {name:9s}: p50 {p50 * 1e3:.2f} ms, "
               f"p95 {p95 * 1e3:.2f} ms")
+    replies, checks = deferred(rows)
+    print(f"  reach a worker: {replies} of {n} replies ({checks} distinct checks); the rest "
+          f"are judged in the caller")
     batch_s, per_task = pool_overhead()
     print(f"  pool overhead: {batch_s * 1e3:.1f} ms per batch of 100 no-op tasks "
           f"({per_task * 1e3:.3f} ms per task)")
