@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Issue 16's GPU checks as one prepared script, for a lent GPU machine (the `device` tool's run).
+#
+#   bash scripts/gpu_check.sh --fetch   # here, with PyPI reachable: wheels for Python 3.12 -> .whl/
+#   bash scripts/gpu_check.sh           # there (carry .whl): install them, run every gpu test
+#
+# The GPU machine holds torch, transformers, accelerate, peft, safetensors, pyyaml, rich, numpy
+# and pytest, but not rewardkit's verification stack, and nothing can be fetched there; so the
+# missing pure-Python packages travel as wheels (pinned to what the CPU venv runs) and rewardkit
+# itself runs from src/. vLLM is not among them: its wheel is far over the 64 MiB a device call
+# may carry, so the vLLM tests skip there as they do here.
+# Output goes to stdout and, when the device tool's $OUT is set, to $OUT/gpu_check.log.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+WHEELS=(
+  "pebble==5.2.3"
+  "math-verify==0.9.0"
+  "latex2sympy2_extended==1.11.0"
+  "antlr4-python3-runtime==4.13.2"
+  "sqlglot==30.31.0"
+)
+
+if [[ "${1:-}" == "--fetch" ]]; then
+  grep -qx '/.whl/' .git/info/exclude 2>/dev/null || echo '/.whl/' >> .git/info/exclude
+  python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
+    --implementation cp --platform manylinux2014_x86_64 --platform any \
+    -d .whl "${WHEELS[@]}"
+  ls -la .whl
+  exit 0
+fi
+
+log=/dev/null
+[[ -n "${OUT:-}" ]] && log="$OUT/gpu_check.log"
+{
+  if compgen -G ".whl/*.whl" > /dev/null; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+      --target /tmp/site .whl/*.whl
+  fi
+  export PYTHONPATH="$PWD/src:/tmp/site${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+  python3 - <<'EOF'
+import torch, transformers, accelerate
+print("torch", torch.__version__, "| transformers", transformers.__version__,
+      "| accelerate", accelerate.__version__)
+print("cuda:", torch.cuda.is_available(),
+      torch.cuda.get_device_name(0) if torch.cuda.is_available() else "-")
+EOF
+  # Every test marked gpu (precision, the short training run, vLLM where installed), verbose so
+  # that the log says which ran and which skipped.
+  python3 -m pytest -p no:cacheprovider -m gpu -v -rs tests
+} 2>&1 | tee "$log"
