@@ -7,8 +7,8 @@
 # The GPU machine holds torch, transformers, accelerate, peft, safetensors, pyyaml, rich, numpy
 # and pytest, but not rewardkit's verification stack, and nothing can be fetched there; so the
 # missing pure-Python packages travel as wheels (pinned to what the CPU venv runs) and rewardkit
-# itself runs from src/. vLLM is not among them: its wheel is far over the 64 MiB a device call
-# may carry, so the vLLM tests skip there as they do here.
+# itself runs from src/. vLLM is not among them: its wheel (0.34.0: 228 MiB) is over the
+# 64 MiB a device call may carry, so the vLLM tests skip there as they do here.
 # Output goes to stdout and, when the device tool's $OUT is set, to $OUT/gpu_check.log.
 set -euo pipefail
 cd "$(dirname "$0")/.."
