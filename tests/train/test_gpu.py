@@ -28,3 +28,4 @@ def test_short_cuda_run_moves_fp32_weights(make_config, tiny_model, tmp_path):
     moved = sum(int((before[k] != after[k]).sum()) for k in before)
     assert moved / sum(t.numel() for t in before.values()) > 0.5
     assert torch.cuda.max_memory_allocated() > 0
+    assert 0 < rows[-1]["memory/cuda_peak_gib"] <= torch.cuda.max_memory_allocated() / 2**30

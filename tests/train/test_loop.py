@@ -170,6 +170,12 @@ def test_batch_level_reward_sees_the_finished_batch(make_config, tmp_path, monke
         np.testing.assert_array_equal(mine, theirs)
 
 
+def test_steps_log_peak_memory(make_config, tmp_path):
+    rows = train(load_config(make_config(steps=1)), tmp_path / "run")
+    assert 0.01 < rows[0]["memory/rss_peak_gib"] < 64  # this process, in GiB (KiB / 2**20)
+    assert "memory/cuda_peak_gib" not in rows[0]  # only on a GPU (tests/train/test_gpu.py)
+
+
 def test_batch_level_reward_gets_the_per_token_arrays_it_needs(make_config, tmp_path):
     # The batch is gathered slim (no per-token arrays), except what rewards declared with @needs.
     cfg = load_config(make_config(steps=1, rewards=[

@@ -25,8 +25,8 @@ STEPS = 4
 REWARDS = [{"name": "tinyrun.digits"}, {"name": "tinyrun.novelty", "weight": 0.5}]
 
 
-def comparable(rows):
-    return [{k: v for k, v in r.items() if not k.startswith("time/")} for r in rows]
+def comparable(rows):  # without measurements of the machine (time, memory)
+    return [{k: v for k, v in r.items() if not k.startswith(("time/", "memory/"))} for r in rows]
 
 
 @pytest.fixture(scope="module")

@@ -55,6 +55,7 @@ from rewardkit.train.dist import Dist
 from rewardkit.train.metrics import (
     StepStats,
     accuracies,
+    peak_memory,
     rollout_metrics,
     sample_rows,
     slim_group,
@@ -115,7 +116,8 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False,
             if cfg.eval_every and step % cfg.eval_every == 0 and dist.is_main:
                 row |= evaluate(policy.sampler, rollout, cfg, step)
             row |= {"time/step_s": time.perf_counter() - t0, "time/generate_s": timing["generate"],
-                    "time/score_s": timing["score"], "time/update_s": t2 - t1}
+                    "time/score_s": timing["score"], "time/update_s": t2 - t1,
+                    **peak_memory(dist.device)}
             warn_if_unhealthy(log, cfg, step, row)
             log.step(row, sample_rows(step, groups, scores, scorer.labels, scorer.weights,
                                       prompts, primary=scorer.primary))

@@ -228,6 +228,26 @@ class StepStats:
         return out
 
 
+def peak_memory(device: Any) -> dict[str, float]:
+    """Peak memory so far, in GiB: the CUDA caching allocator's peak on a GPU
+    (`memory/cuda_peak_gib`, what the model, activations and optimizer state took at most) and
+    this process's peak resident set (`memory/rss_peak_gib`, where the OS reports it)."""
+    out = {}
+    if getattr(device, "type", None) == "cuda":
+        import torch
+
+        out["memory/cuda_peak_gib"] = torch.cuda.max_memory_allocated(device) / 2**30
+    try:
+        import resource
+        import sys
+
+        kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # bytes on macOS
+        out["memory/rss_peak_gib"] = kib / (2**30 if sys.platform == "darwin" else 2**20)
+    except (ImportError, OSError):  # not POSIX
+        pass
+    return out
+
+
 def warn_if_unhealthy(run_log: RunLog, cfg: TrainConfig, step: int, row: dict[str, Any]
                       ) -> None:
     """Warn (through the run log) when verification fails for more than `verify.max_failed_frac`
