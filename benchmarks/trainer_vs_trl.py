@@ -17,16 +17,21 @@ OMP_WAIT_POLICY=PASSIVE, the setting for a shared, busy CPU.
 Each repeat runs rewardkit then TRL (or the reverse on odd repeats), so drifts in machine load
 hit both. Reported per side: process wall time (imports and model loading included),
 training-loop time, median steady-state step time (first step dropped), mean completion length,
-and loop time per 1k generated tokens (the two sides sample independently, so their lengths
-differ a little; per-token time corrects that).
+loop time per 1k generated tokens (the two sides sample independently, so their lengths
+differ a little; per-token time corrects that) and peak memory (on a GPU the CUDA allocator's
+peak, `--device cuda`; on a CPU the process's peak resident set).
 
     .venv/bin/python benchmarks/trainer_vs_trl.py --repeats 5 --precision bf16
+    python3 benchmarks/trainer_vs_trl.py --device cuda --layers 24 --hidden 896 --heads 14 \
+        --group 16 --max-new-tokens 512 --lr 1e-6  # one GPU: Qwen2-0.5B's depth and width
+                                                   # (0.3B parameters with a character vocabulary)
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -58,29 +63,31 @@ def run_rewardkit(model: Path, args, out: Path) -> dict:
            # backward in length-sorted micro-batches of 16 (same gradient, less padding).
            "--set", "optim.minibatch_size=16",
            "--set", "optim.epochs=1", "--set", "loss.kl_coef=0.0",
-           "--set", "checkpoint.every=0", "--set", "device=cpu",
+           "--set", "checkpoint.every=0", "--set", f"device={args.device}",
            "--set", f"autocast={'bf16' if args.precision == 'bf16' else 'none'}", "--quiet"]
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env=environment(args))
     wall = time.perf_counter() - t0
     rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     steps = [r["time/step_s"] for r in rows]
+    peak = rows[-1].get("memory/cuda_peak_gib" if args.device == "cuda" else "memory/rss_peak_gib")
     return {"process_s": wall, "train_s": sum(steps), "step_s": steps,
-            "mean_length": statistics.mean(r["length/mean"] for r in rows)}
+            "mean_length": statistics.mean(r["length/mean"] for r in rows), "peak_gib": peak}
 
 
 def run_trl(model: Path, args) -> dict:
     cmd = [PY, str(ROOT / "benchmarks" / "trl_grpo_run.py"), "--model", str(model),
            "--steps", str(args.steps), "--prompts", str(args.prompts), "--group", str(args.group),
            "--max-new-tokens", str(args.max_new_tokens), "--lr", str(args.lr),
-           "--seed", str(args.seed)] + (["--bf16"] if args.precision == "bf16" else [])
+           "--seed", str(args.seed), "--device", args.device] + (
+               ["--bf16"] if args.precision == "bf16" else [])
     t0 = time.perf_counter()
     out = subprocess.run(cmd, check=True, capture_output=True, text=True,
                          env=environment(args)).stdout
     wall = time.perf_counter() - t0
     result = json.loads(out.strip().splitlines()[-1])
     return {"process_s": wall, "train_s": result["train_s"], "step_s": result["step_s"],
-            "mean_length": result["mean_length"]}
+            "mean_length": result["mean_length"], "peak_gib": result.get("peak_gib")}
 
 
 def steady(step_s: list[float]) -> float:
@@ -96,6 +103,9 @@ def main() -> None:
     ap.add_argument("--max-new-tokens", type=int, default=96)
     ap.add_argument("--layers", type=int, default=3)
     ap.add_argument("--hidden", type=int, default=256)
+    ap.add_argument("--heads", type=int, default=4)
+    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                    help="cuda: both sides on one GPU (peak memory: the CUDA allocator's)")
     ap.add_argument("--lr", type=float, default=1e-7)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--precision", choices=["fp32", "bf16"], default="bf16",
@@ -109,7 +119,8 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="rk-bench-"))
     model = tmp / "model"
     subprocess.run([PY, "-m", "rewardkit", "tiny-model", "--out", str(model), "--layers",
-                    str(args.layers), "--hidden", str(args.hidden), "--seed", "0"],
+                    str(args.layers), "--hidden", str(args.hidden), "--heads", str(args.heads),
+                    "--seed", "0"],
                    check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     results: dict[str, list[dict]] = {"rewardkit": [], "trl": []}
     for r in range(args.repeats):
@@ -135,7 +146,8 @@ def main() -> None:
                        ("steady step (s)", lambda x: steady(x["step_s"])),
                        ("mean length (tokens)", lambda x: x["mean_length"]),
                        ("loop s per 1k tokens", lambda x: 1000 * x["train_s"] / (
-                           x["mean_length"] * args.prompts * args.group * args.steps))]:
+                           x["mean_length"] * args.prompts * args.group * args.steps)),
+                       ("peak memory (GiB)", lambda x: x["peak_gib"] or math.nan)]:
         rk, trl = med("rewardkit", key), med("trl", key)
         print(f"{label:24s}{rk:10.2f}{trl:10.2f}{trl / rk:15.2f}")
     if args.json:

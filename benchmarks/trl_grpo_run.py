@@ -1,9 +1,10 @@
-"""One TRL GRPOTrainer run on the CPU, the peer side of `trainer_vs_trl.py`.
+"""One TRL GRPOTrainer run (CPU, or `--device cuda`), the peer side of `trainer_vs_trl.py`.
 
 Trains the given local model on arith prompts with the rewards rewardkit's side uses: the
 `arith` verifier's accuracy plus Kimi k1.5's length term with weight 0.4 (so groups have reward
-variance); beta 0. Prints one JSON line: the training loop's wall time, per-step times and the
-mean completion length, so the driver can compare like with like.
+variance); beta 0. Prints one JSON line: the training loop's wall time, per-step times, the
+mean completion length and the peak memory (the CUDA allocator's on a GPU, else the process's
+resident set), so the driver can compare like with like.
 
     python benchmarks/trl_grpo_run.py --model DIR --steps 6 --prompts 4 --group 16
 """
@@ -25,6 +26,7 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=1e-5)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     ap.add_argument("--bf16", action="store_true",
                     help="bf16 autocast (TRL's default; the driver passes it to both sides)")
     args = ap.parse_args()
@@ -79,7 +81,7 @@ def main() -> None:
     batch = args.prompts * args.group
     config = GRPOConfig(
         output_dir="/tmp/trl-bench-out",
-        use_cpu=True,
+        use_cpu=args.device == "cpu",
         bf16=args.bf16,
         max_steps=args.steps,
         learning_rate=args.lr,
@@ -111,8 +113,14 @@ def main() -> None:
     t0 = time.perf_counter()
     trainer.train()
     wall = time.perf_counter() - t0
+    if args.device == "cuda":
+        peak = torch.cuda.max_memory_allocated() / 2**30
+    else:
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
     print(json.dumps({"peer": "trl", "train_s": wall, "step_s": step_times,
-                      "mean_length": sum(lengths) / max(len(lengths), 1)}))
+                      "mean_length": sum(lengths) / max(len(lengths), 1), "peak_gib": peak}))
 
 
 if __name__ == "__main__":

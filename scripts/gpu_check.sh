@@ -2,7 +2,8 @@
 # Issue 16's GPU checks as one prepared script, for a lent GPU machine (the `device` tool's run).
 #
 #   bash scripts/gpu_check.sh --fetch   # here, with PyPI reachable: wheels for Python 3.12 -> .whl/
-#   bash scripts/gpu_check.sh           # there (carry .whl): install them, run every gpu test
+#   bash scripts/gpu_check.sh           # there (carry .whl): install them, run every gpu test,
+#                                       # then trainer_vs_trl.py on the GPU (--tests-only: not)
 #
 # The GPU machine holds torch, transformers, accelerate, peft, safetensors, pyyaml, rich, numpy
 # and pytest, but not rewardkit's verification stack, and nothing can be fetched there; so the
@@ -19,6 +20,11 @@ WHEELS=(
   "latex2sympy2_extended==1.11.0"
   "antlr4-python3-runtime==4.13.2"
   "sqlglot==30.31.0"
+  # the peer of benchmarks/trainer_vs_trl.py
+  "trl==1.16.0"
+  "datasets==5.2.0"
+  "dill==0.4.1"
+  "multiprocess==0.70.19"
 )
 
 if [[ "${1:-}" == "--fetch" ]]; then
@@ -47,5 +53,12 @@ print("cuda:", torch.cuda.is_available(),
 EOF
   # Every test marked gpu (precision, the short training run, vLLM where installed), verbose so
   # that the log says which ran and which skipped.
-  python3 -m pytest -p no:cacheprovider -m gpu -v -rs tests
+  python3 -m pytest -p no:cacheprovider -m gpu -v -rs tests || echo "gpu tests: FAILED"
+  # rewardkit against TRL's GRPOTrainer on the GPU (issue 16's comparison, HF sampling on both
+  # sides: TRL's vLLM colocate mode needs vLLM too), unless --tests-only.
+  if [[ "${1:-}" != "--tests-only" ]]; then
+    python3 benchmarks/trainer_vs_trl.py --device cuda --repeats 2 --steps 6 --layers 24 \
+      --hidden 896 --heads 14 --group 16 --max-new-tokens 512 --lr 1e-6 \
+      || echo "trainer_vs_trl: FAILED"
+  fi
 } 2>&1 | tee "$log"
