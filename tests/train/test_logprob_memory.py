@@ -150,3 +150,19 @@ def test_bad_max_batch_size_is_a_user_error(make_config, value):
 
     with pytest.raises(UserError, match="sampling.max_batch_size: must be >= 1"):
         load_config(make_config(), [f"sampling.max_batch_size={value}"])
+
+
+def test_checkpointed_layers_train_only_inside_a_forward_with_grad(tiny_model):
+    # Left in training mode, transformers before 5.24 dropped the KV cache in those layers under
+    # no_grad too, so the sampler's prefill cached nothing (seen with 5.17, the GPU image's).
+    model = AutoModelForCausalLM.from_pretrained(tiny_model).eval()
+    enable_gradient_checkpointing(model)
+    layers = model.rewardkit_checkpointed
+    assert layers and not any(layer.training for layer in layers)  # what the sampler sees
+    seen = []
+    layers[0].register_forward_pre_hook(lambda module, args: seen.append(module.training))
+    batch = collate(ROWS, pad_id=0, device=torch.device("cpu"))
+    token_logprobs(model, batch, temperature=1.0)
+    with torch.no_grad():
+        token_logprobs(model, batch, temperature=1.0)
+    assert seen == [True, False] and not any(layer.training for layer in layers)

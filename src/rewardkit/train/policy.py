@@ -240,10 +240,11 @@ def token_logprobs(model: Any, batch: TokenBatch, *, temperature: float,
     log-softmax is always taken in fp32. `forward` (a DDP-wrapped `CompletionForward` of
     `model`) replaces the direct call in distributed training.
     """
-    if forward is not None:
-        states, head = forward(batch, autocast)  # (B, T, X)
-    else:
-        states, head = completion_states(model, batch, autocast)
+    with _checkpointing(model):
+        if forward is not None:
+            states, head = forward(batch, autocast)  # (B, T, X)
+        else:
+            states, head = completion_states(model, batch, autocast)
     real = batch.real if batch.real is not None else torch.ones_like(batch.targets, dtype=bool)
     vocab = model.config.get_text_config().vocab_size
     logp, ent = selective_logprobs(states[real], batch.targets[real], head,
@@ -284,14 +285,30 @@ def enable_gradient_checkpointing(model: Any) -> None:
     """Recompute each decoder layer in the backward pass instead of keeping its activations.
 
     transformers checkpoints a layer only when the layer is in training mode; the policy stays in
-    eval mode (no dropout), so only the layer objects themselves are flagged as training, not
-    their submodules: dropout stays off. The training forward is the model's own decoder, so this
+    eval mode (no dropout), so `token_logprobs` flags only the layer objects themselves as
+    training, not their submodules (dropout stays off), and only around a forward that builds a
+    graph (`_checkpointing`). The training forward is the model's own decoder, so this
     checkpointing covers it (with the trainer's attention kernel, `train/attention.py`, inside).
     """
     model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    for module in model.modules():
-        if getattr(module, "gradient_checkpointing", False) is True:
-            module.training = True  # this module only: Module.train() would recurse
+    model.rewardkit_checkpointed = [m for m in model.modules()
+                                    if getattr(m, "gradient_checkpointing", False) is True]
+
+
+@contextlib.contextmanager
+def _checkpointing(model: Any):
+    """The checkpointed layers in training mode for a forward with grad, else untouched. Left in
+    training mode, transformers before 5.24 (5.17 measured) also dropped the KV cache in those
+    layers under no_grad, so the sampler's prefill through the model's own forward cached
+    nothing."""
+    layers = getattr(model, "rewardkit_checkpointed", ()) if torch.is_grad_enabled() else ()
+    for layer in layers:
+        layer.training = True  # this module only: Module.train() would recurse
+    try:
+        yield
+    finally:
+        for layer in layers:
+            layer.training = False
 
 
 def encode_prompt(tokenizer: Any, text: str) -> list[int]:
