@@ -10,6 +10,7 @@ from transformers import AutoModelForCausalLM
 import rewardkit.train.logprobs as lp_module
 from rewardkit.train.policy import (
     Row,
+    checkpointed_layers,
     collate,
     enable_gradient_checkpointing,
     token_logprobs,
@@ -157,7 +158,7 @@ def test_checkpointed_layers_train_only_inside_a_forward_with_grad(tiny_model):
     # no_grad too, so the sampler's prefill cached nothing (seen with 5.17, the GPU image's).
     model = AutoModelForCausalLM.from_pretrained(tiny_model).eval()
     enable_gradient_checkpointing(model)
-    layers = model.rewardkit_checkpointed
+    layers = checkpointed_layers(model)
     assert layers and not any(layer.training for layer in layers)  # what the sampler sees
     seen = []
     layers[0].register_forward_pre_hook(lambda module, args: seen.append(module.training))

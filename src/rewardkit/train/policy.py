@@ -291,17 +291,20 @@ def enable_gradient_checkpointing(model: Any) -> None:
     checkpointing covers it (with the trainer's attention kernel, `train/attention.py`, inside).
     """
     model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    model.rewardkit_checkpointed = [m for m in model.modules()
-                                    if getattr(m, "gradient_checkpointing", False) is True]
+
+
+def checkpointed_layers(model: Any) -> list[torch.nn.Module]:
+    """The layers `enable_gradient_checkpointing` switched on (none if it was not called)."""
+    return [m for m in model.modules() if getattr(m, "gradient_checkpointing", False) is True]
 
 
 @contextlib.contextmanager
 def _checkpointing(model: Any):
     """The checkpointed layers in training mode for a forward with grad, else untouched. Left in
-    training mode, transformers before 5.24 (5.17 measured) also dropped the KV cache in those
-    layers under no_grad, so the sampler's prefill through the model's own forward cached
-    nothing."""
-    layers = getattr(model, "rewardkit_checkpointed", ()) if torch.is_grad_enabled() else ()
+    training mode, a layer of transformers 5.17 (the version tried; 5.24 checks grad mode itself)
+    also dropped the KV cache under no_grad, so the sampler's prefill through the model's own
+    forward cached nothing."""
+    layers = checkpointed_layers(model) if torch.is_grad_enabled() else []
     for layer in layers:
         layer.training = True  # this module only: Module.train() would recurse
     try:
