@@ -37,6 +37,7 @@ def main() -> None:
     from trl import GRPOConfig, GRPOTrainer
 
     from rewardkit.tasks import get_task
+    from rewardkit.train.metrics import peak_memory
 
     torch.set_num_threads(args.threads)
     task = get_task("arith")
@@ -113,12 +114,9 @@ def main() -> None:
     t0 = time.perf_counter()
     trainer.train()
     wall = time.perf_counter() - t0
-    if args.device == "cuda":
-        peak = torch.cuda.max_memory_allocated() / 2**30
-    else:
-        import resource
-
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
+    # the same measure as rewardkit's metrics.jsonl
+    memory = peak_memory(torch.device(args.device))
+    peak = memory.get("memory/cuda_peak_gib", memory.get("memory/rss_peak_gib"))
     print(json.dumps({"peer": "trl", "train_s": wall, "step_s": step_times,
                       "mean_length": sum(lengths) / max(len(lengths), 1), "peak_gib": peak}))
 
