@@ -74,3 +74,22 @@ def close(a, b, tol: float = 1e-9) -> bool:
     if a is None or b is None:
         return a is None and b is None
     return abs(a - b) <= tol
+
+
+def exit_after_all_ranks(wait_for_everyone) -> None:
+    """End a two-process test script once every rank is done, skipping interpreter teardown.
+
+    Neither ending torch leaves open is reliable under gloo: the teardown can abort a finished
+    rank ("terminate called without an active exception": gloo's runloop thread still frees a
+    finished collective's tensors when the interpreter goes; pytorch PR 179291), and
+    `destroy_process_group()` can deadlock on the same frees (seen here: the main thread joins
+    the runloop thread while holding the GIL that thread waits for). What the test checks is on
+    disk by now; the barrier keeps a rank from leaving while the other still needs it.
+    """
+    import os
+    import sys
+
+    wait_for_everyone()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)

@@ -28,6 +28,7 @@ def main() -> None:
         out.append([dict(zip(parity.LABELS, values)) for values in zip(*rows)])
     with open(f"{sys.argv[1]}/rank{state.process_index}.json", "w") as f:
         json.dump(out, f)
+    parity.exit_after_all_ranks(state.wait_for_everyone)
 
 
 if __name__ == "__main__":  # not on import (pytest --doctest-modules imports it)

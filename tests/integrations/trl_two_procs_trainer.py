@@ -12,6 +12,7 @@ from pathlib import Path
 
 def main(out: Path, model: str) -> None:
     from datasets import Dataset
+    from parity import exit_after_all_ranks
     from trl import GRPOConfig, GRPOTrainer
 
     from rewardkit.integrations.trl import make_reward_funcs
@@ -45,6 +46,7 @@ def main(out: Path, model: str) -> None:
     trainer.train()
     rank = trainer.accelerator.process_index
     (out / f"trainer-rank{rank}.json").write_text(json.dumps(calls))
+    exit_after_all_ranks(trainer.accelerator.wait_for_everyone)
 
 
 if __name__ == "__main__":  # not on import (pytest --doctest-modules imports it)
