@@ -54,3 +54,16 @@ def test_a_reward_the_data_cannot_feed_fails_before_the_model_loads(make_config,
     err = capsys.readouterr().err
     assert "task: tinyrun.CountTask: reward 'l1_exact'" in err and "target_tokens" in err
     assert "no-model" not in err and "Traceback" not in err
+
+
+def test_a_run_that_fails_to_start_leaves_its_directory_as_it_was(make_config, tmp_path):
+    out = tmp_path / "run"
+    assert main(["train", str(make_config(steps=1)), "--out", str(out)]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    # A resume whose rewards the data cannot feed fails while the run is being built; so does a
+    # fresh run of it elsewhere.
+    bad = make_config(steps=2, rewards=[{"name": "l1_exact"}])
+    assert main(["train", str(bad), "--out", str(out), "--resume"]) == 2
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+    assert main(["train", str(bad), "--out", str(tmp_path / "fresh")]) == 2
+    assert not (tmp_path / "fresh").exists()

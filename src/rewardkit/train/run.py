@@ -84,7 +84,7 @@ class Run:
         adapters are initialised from it) and the saved RNG state restored after everything
         that draws from it."""
         dist = Dist.start(cfg.device)
-        rundir = RunDir.prepare(out, cfg, resume=resume, dist=dist)
+        rundir = RunDir.prepare(out, resume=resume, keep=cfg.checkpoint.keep)
         weights_from = rundir.resume_from[1] if rundir.resume_from else None
         # Data and rewards first: a reward the data cannot feed fails before a model loads,
         # and the verification pool starts while it loads.
@@ -95,6 +95,7 @@ class Run:
         policy.ddp, optim.optimizer = dist.distribute(policy.model, optim.optimizer)
         loss = LossSpec.from_config(cfg.loss)
         rundir.restore(optim=optim, rollout=rollout, dist=dist)
+        rundir.begin(cfg, resume=resume, dist=dist)  # the first write into `out`
         rundir.start_log(total_steps=cfg.steps, enabled=dist.is_main, progress=progress)
         return cls(cfg, dist, rundir, policy, rollout, optim, loss)
 

@@ -43,15 +43,20 @@ class RunDir:
         return self.resume_from[0] if self.resume_from else 0
 
     @classmethod
-    def prepare(cls, out: Path, cfg: TrainConfig, *, resume: bool, dist: Dist) -> RunDir:
-        """Refuse to overwrite a run unless resuming; find the checkpoint to resume from; on
-        rank 0, clear what a killed run left past it and write config.yaml (warning about keys
-        changed since the run started)."""
+    def prepare(cls, out: Path, *, resume: bool, keep: int) -> RunDir:
+        """Refuse to overwrite a run unless resuming; find the checkpoint to resume from.
+        Writes nothing: `begin` does, once every part of the run is built, so a run that fails
+        to start (bad data, a missing model) leaves the directory as it was."""
         out = Path(out)
         if not resume and ((out / "metrics.jsonl").exists() or ckpt.list_checkpoints(out)):
             raise UserError("already holds a run; pass --resume to continue it, or choose "
                             "another --out", where=str(out))
-        found = ckpt.latest_checkpoint(out) if resume else None
+        return cls(out, ckpt.latest_checkpoint(out) if resume else None, keep)
+
+    def begin(self, cfg: TrainConfig, *, resume: bool, dist: Dist) -> None:
+        """On rank 0: clear what a killed run left past the checkpoint and write config.yaml
+        (warning about keys changed since the run started). Every rank waits for it."""
+        out, found = self.out, self.resume_from
         if dist.is_main:
             out.mkdir(parents=True, exist_ok=True)
             ckpt.clean_staging(out)
@@ -69,7 +74,6 @@ class RunDir:
                 log.warning("the run already reached step %d of %d; raise `steps` to continue",
                             found[0], cfg.steps)
         dist.barrier()
-        return cls(out, found, cfg.checkpoint.keep)
 
     def start_log(self, *, total_steps: int, enabled: bool, progress: bool) -> RunLog:
         self.log = RunLog(self.out, total_steps=total_steps, start_step=self.start_step,
