@@ -76,8 +76,9 @@ def test_missing_prompt_key_and_bad_json(tmp_path):
 def test_file_errors(tmp_path):
     with pytest.raises(UserError, match="--task"):
         load_eval_data(str(write_jsonl(tmp_path / "x.jsonl", [{"problem": "p", "answer": "1"}])))
-    with pytest.raises(UserError, match="no such file"):
-        load_eval_data(str(tmp_path / "missing.jsonl"), task="math")
+    for task in ("math", None):  # a missing file is reported as missing, --task or not
+        with pytest.raises(UserError, match="missing.jsonl: no such file"):
+            load_eval_data(str(tmp_path / "missing.jsonl"), task=task)
     with pytest.raises(UserError, match="no problems"):
         load_eval_data(str(write_jsonl(tmp_path / "empty.jsonl", [])), task="math")
     with pytest.raises(UserError, match="unknown task 'nope'"):

@@ -218,7 +218,7 @@ class TrainConfig:
 def load_config(path: str | Path | None, overrides: list[str] = (), cls: type = TrainConfig):
     """Read YAML (defaults when `path` is None), apply `key=value` overrides, validate."""
     data: dict[str, Any] = {}
-    lines: dict[str, int] = {}
+    locations: dict[str, str] = {}  # dotted key -> where it was set, for error messages
     where = str(path) if path is not None else "--set"
     if path is not None:
         p = Path(path)
@@ -227,7 +227,7 @@ def load_config(path: str | Path | None, overrides: list[str] = (), cls: type = 
         text = p.read_text(encoding="utf-8")
         try:
             data = yaml.safe_load(text) or {}
-            lines = _key_lines(yaml.compose(text))
+            locations = {k: f"{where}:{n}" for k, n in _key_lines(yaml.compose(text)).items()}
         except yaml.YAMLError as e:
             mark = getattr(e, "problem_mark", None)
             loc = f"{where}:{mark.line + 1}" if mark else where
@@ -236,15 +236,27 @@ def load_config(path: str | Path | None, overrides: list[str] = (), cls: type = 
             raise UserError("a config file must be a mapping of keys", where=where)
     for item in overrides:
         _apply_override(data, item, defaults=to_dict(cls()))
-        lines.pop(item.partition("=")[0].strip(), None)
-    cfg = from_dict(cls, data, where=where, lines=lines)
+        key = item.partition("=")[0].strip()  # its value (and whatever was under it) is new
+        locations = {k: v for k, v in locations.items()
+                     if k != key and not k.startswith((f"{key}.", f"{key}["))}
+        locations[key] = f"--set {item}"
+    cfg = from_dict(cls, data, where=where, locations=locations)
     if isinstance(cfg, TrainConfig):
         try:
             validate_train_config(cfg)
         except ConfigError as e:
-            line = lines.get(e.key) or lines.get(e.key.rsplit(".", 1)[0])
-            raise UserError(f"{e.key}: {e}", where=f"{where}:{line}" if line else where) from None
+            raise UserError(f"{e.key}: {e}", where=_locate(e.key, locations, where)) from None
     return cfg
+
+
+def _locate(key: str, locations: dict[str, str], default: str) -> str:
+    """Where `key` was set: its own line or `--set`, else the nearest enclosing key's (a
+    default value inside a section the file writes), else `default`."""
+    while key:
+        if key in locations:
+            return locations[key]
+        key = key[:max(key.rfind("."), key.rfind("["), 0)]  # a.b[2].c -> a.b[2] -> a.b -> a
+    return default
 
 
 _INDEXED = re.compile(r"^(\w+)\[(\d+)\]$")  # rewards[0]
@@ -299,14 +311,14 @@ def _key_lines(node: yaml.Node | None, prefix: str = "") -> dict[str, int]:
     return out
 
 
-def from_dict(cls: type, data: Any, *, where: str = "config", lines: dict | None = None,
-              prefix: str = ""):
-    """Build dataclass `cls` from plain data, checking every key and type."""
-    lines = lines or {}
+def from_dict(cls: type, data: Any, *, where: str = "config",
+              locations: dict[str, str] | None = None, prefix: str = ""):
+    """Build dataclass `cls` from plain data, checking every key and type; an error names
+    where its key was set (`locations`: dotted key -> "file:line" or "--set key=value")."""
+    locations = locations or {}
 
     def fail(key: str, msg: str) -> UserError:
-        line = lines.get(key)
-        return UserError(f"{key}: {msg}", where=f"{where}:{line}" if line else where)
+        return UserError(f"{key}: {msg}", where=_locate(key, locations, where))
 
     if not isinstance(data, dict):
         return _coerce(cls, data, prefix.rstrip(".") or "config", fail)
@@ -318,26 +330,28 @@ def from_dict(cls: type, data: Any, *, where: str = "config", lines: dict | None
     hints = typing.get_type_hints(cls)
     kwargs = {}
     for name, value in data.items():
-        kwargs[name] = _coerce(hints[name], value, prefix + name, fail, where, lines)
+        kwargs[name] = _coerce(hints[name], value, prefix + name, fail, where, locations)
     return cls(**kwargs)
 
 
-def _coerce(tp: Any, value: Any, key: str, fail, where: str = "", lines: dict | None = None):
+def _coerce(tp: Any, value: Any, key: str, fail, where: str = "",
+            locations: dict[str, str] | None = None):
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise fail(key, f"expected a mapping, got {value!r}")
-        return from_dict(tp, value, where=where, lines=lines, prefix=key + ".")
+        return from_dict(tp, value, where=where, locations=locations, prefix=key + ".")
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
         inner = [a for a in args if a is not type(None)]
-        return _coerce(inner[0], value, key, fail, where, lines)
+        return _coerce(inner[0], value, key, fail, where, locations)
     if origin is list:
         if not isinstance(value, list):
             raise fail(key, f"expected a list, got {value!r}")
-        return [_coerce(args[0], v, f"{key}[{i}]", fail, where, lines) for i, v in enumerate(value)]
+        return [_coerce(args[0], v, f"{key}[{i}]", fail, where, locations)
+                for i, v in enumerate(value)]
     if origin is dict:
         if not isinstance(value, dict):
             raise fail(key, f"expected a mapping, got {value!r}")

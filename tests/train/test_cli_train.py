@@ -67,3 +67,19 @@ def test_a_run_that_fails_to_start_leaves_its_directory_as_it_was(make_config, t
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
     assert main(["train", str(bad), "--out", str(tmp_path / "fresh")]) == 2
     assert not (tmp_path / "fresh").exists()
+
+
+def test_a_bad_set_value_is_blamed_on_the_set_not_the_file(make_config, capsys):
+    path = make_config()
+    for item, message in [("sampling.group_size=0", "sampling.group_size: must be >= 1"),
+                          ("steps=abc", "steps: expected"),
+                          ("sampling={group_size: 0}", "sampling.group_size: must be >= 1")]:
+        assert main(["train", str(path), "--set", item]) == 2
+        err = capsys.readouterr().err
+        assert f"--set {item}: {message}" in err, err
+        assert str(path) not in err
+    # A bad value the file itself holds still names the file and line.
+    path.write_text(path.read_text().replace("group_size: 4", "group_size: 0"))
+    line = next(i for i, t in enumerate(path.read_text().splitlines(), 1) if "group_size" in t)
+    assert main(["train", str(path)]) == 2
+    assert f"{path}:{line}: sampling.group_size: must be >= 1" in capsys.readouterr().err

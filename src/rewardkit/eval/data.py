@@ -102,6 +102,8 @@ def load_eval_data(
     """(task, problems, label for the summary's `data` field) for `rewardkit eval --data DATA`."""
     path = Path(data)
     if is_local(path) and not path.is_dir() or is_saved_dataset(path):
+        if not path.exists():  # named like a data file, but there is none
+            raise UserError("no such file", where=str(path))
         task = task or guess_task(path)
         if task is None:
             raise UserError(f"--data {data} is a file: say which verifier judges it with --task "
