@@ -165,6 +165,8 @@ def test_shutdown_answers_a_waiting_partial_group_and_leaves_no_process(serve, t
     assert reply.json()["rewards"] == [1.0]
     assert reply.json()["extra_logs"]["rewardkit/group_size"] == [1]
     assert s.proc.wait(timeout=30) == 0
+    # It said where it listens once it did (uvicorn's own line is below its log level).
+    assert f"rewardkit: serving on {s.url} (Ctrl-C to stop)" in s.proc.stderr.read()
 
 
 @pytest.mark.parametrize("argv, message", [

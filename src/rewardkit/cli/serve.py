@@ -34,6 +34,7 @@ import asyncio
 import hmac
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -309,9 +310,13 @@ def _make_graceful():
         async def startup(self, sockets=None) -> None:
             self._loop = asyncio.get_running_loop()
             await super().startup(sockets)
-            port_file = self.reward_server.port_file
-            if port_file is not None and self.servers:
-                port = self.servers[0].sockets[0].getsockname()[1]
-                port_file.write_text(str(port))
+            if not self.servers:  # startup failed (uvicorn has said why)
+                return
+            host, port = self.servers[0].sockets[0].getsockname()[:2]
+            if self.reward_server.port_file is not None:
+                self.reward_server.port_file.write_text(str(port))
+            # uvicorn's own "running on" line is below the warning level it runs at
+            print(f"rewardkit: serving on http://{host}:{port} (Ctrl-C to stop)", file=sys.stderr,
+                  flush=True)
 
     return GracefulServer

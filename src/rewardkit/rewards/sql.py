@@ -73,7 +73,8 @@ def _jaccard(gold: Counter, pred: Counter) -> float:
 def sql_partial(group: Group, *, execution: float = 0.5, syntax: float = 0.1,
                 tables: float = 0.15, columns: float = 0.15, conditions: float = 0.1,
                 ctx: RewardContext | None = None) -> list[float]:
-    """Weighted mean of five components in [0, 1] for each completion of a `sql` task:
+    """Partial credit for each completion of a `sql` task: a weighted mean of five components
+    in [0, 1], execution, syntax, tables, columns and conditions.
 
         r = (w_e*E + w_s*S + w_t*T + w_c*C + w_w*W) / (w_e + w_s + w_t + w_c + w_w)
 

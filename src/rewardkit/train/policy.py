@@ -290,7 +290,11 @@ def enable_gradient_checkpointing(model: Any) -> None:
     graph (`_checkpointing`). The training forward is the model's own decoder, so this
     checkpointing covers it (with the trainer's attention kernel, `train/attention.py`, inside).
     """
-    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    kwargs = {"use_reentrant": False}
+    if hasattr(model, "activation_checkpointing_enable"):  # transformers 5.24+ (the old name warns)
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
 
 
 def checkpointed_layers(model: Any) -> list[torch.nn.Module]:
