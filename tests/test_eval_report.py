@@ -103,8 +103,8 @@ def test_compare_eval_dirs(tmp_path):
     a = _eval_dir(tmp_path / "a" / "base", [True, False, False, False], [40, 60, 50, 50])
     b = _eval_dir(tmp_path / "b" / "base", [True, True, False, True], [20, 30, 20, 30])
     table, paths = compare([a, b], tmp_path / "cmp")
-    # same folder name twice: the second gets its parent's name too
-    assert "| base | 0.250 | 0.250 | 50.0 | 2 | 2 |" in table
+    # same folder name twice: both get their parents' names too
+    assert "| a/base | 0.250 | 0.250 | 50.0 | 2 | 2 |" in table
     assert "| b/base * | 0.750 | 0.750 | 25.0 | 2 | 2 |" in table
     page = paths["report"].read_text()
     assert "reply 0 of base" in page and page.count("<pre>reply") == 4  # 2 problems x 2 runs

@@ -325,22 +325,39 @@ def write_report(out_dir: str | Path, runs: Sequence[Mapping[str, Any]],
 def load_runs(dirs: Sequence[str | Path]) -> tuple[list[dict], dict[str, list[dict]]]:
     """Rows and samples of eval folders. A demo folder (summary.json with `runs`) adds its rows.
 
-    Run names are the folder names, made unique with the parent folder when two collide.
+    Run names come from the folders' paths (`run_names`).
     """
     runs: list[dict] = []
     samples_by_run: dict[str, list[dict]] = {}
-    for d in dirs:
-        samples, summary = read_eval(d)
+    read = [read_eval(d) for d in dirs]
+    names = iter(run_names([d for d, (_, summary) in zip(dirs, read)
+                            if not isinstance(summary.get("runs"), list)]))
+    for samples, summary in read:
         if isinstance(summary.get("runs"), list):  # a demo's summary: several runs in one file
             runs += [dict(r) for r in summary["runs"]]
             continue
-        path = Path(d).resolve()
-        name = path.name
-        if any(r.get("name") == name for r in runs):
-            name = f"{path.parent.name}/{path.name}"
+        name = next(names)
         runs.append({"name": name, **summary})
         samples_by_run[name] = samples
     return runs, samples_by_run
+
+
+def run_names(dirs: Sequence[str | Path]) -> list[str]:
+    """The shortest path endings that tell the folders apart; a folder named `eval` (where
+    `rewardkit demo` puts each run's evaluation) is named after its run.
+
+    >>> run_names(["runs/demo/eval", "runs/demo/kimi_length/eval", "runs/x/base", "runs/y/base"])
+    ['demo', 'kimi_length', 'x/base', 'y/base']
+    """
+    parts = [Path(d).resolve().parts for d in dirs]
+    parts = [p[:-1] if p[-1] == "eval" and len(p) > 2 else p for p in parts]
+    names = []
+    for p in parts:
+        k = 1
+        while k < len(p) and sum(q[-k:] == p[-k:] for q in parts) > 1:
+            k += 1
+        names.append("/".join(p[-k:]))
+    return names
 
 
 def compare(dirs: Sequence[str | Path], out_dir: str | Path) -> tuple[str, dict[str, Path]]:
