@@ -123,3 +123,34 @@ def test_check_of_one_reply_uses_the_worker_and_its_deadline():
     gold = task.parse_gold("(1,2)")
     assert task.check(gold, "\\boxed{(1, 2)}") == (True, "ok")  # deferred: math-verify
     assert task.check(gold, "\\boxed{1<x<2}") == (False, "ok")
+
+
+# Found by a differential fuzzer (the caller's fast paths against exact evaluation and
+# math-verify): each case was judged wrongly by a fast path before.
+@pytest.mark.parametrize(("gold", "reply", "correct"), [
+    # LaTeX spacing commands are spacing, not list separators
+    ("9", "\\boxed{9\\,\\text{cm}}", True),
+    ("3\\sqrt{13}", "\\boxed{3\\,\\sqrt{13}}", True),
+    ("\\frac{14}{3}", "\\boxed{\\frac{14}{3}\\,}", True),
+    ("-5", "\\boxed{-\\,5}", True),
+    # digits grouped by three are one number also next to a unit
+    ("1000", "\\boxed{1,000 \\text{ cm}}", True),
+    # a comma and a space make a list, not a thousands separator, on either side
+    ("1234", "\\boxed{1, 234}", False),
+    ("1234", "\\boxed{1 ,234}", False),
+    ("2, 300", "\\boxed{2300}", False),
+    # digits apart are not one number written another way
+    ("12/5", "\\boxed{1 2/5}", False),
+    ("12/5", "\\boxed{1\\ 2/5}", False),
+    ("1.5", "\\boxed{1. 5}", False),
+    # \left and \right are dropped, \leftarrow and \rightarrow are not
+    ("A \\rightarrow B", "\\boxed{A \\leftarrow B}", False),
+    ("\\sqrt{2}", "\\boxed{\\sqr t{2}}", False),
+])
+def test_fast_path_cases_a_fuzzer_found(gold, reply, correct):
+    assert judge(gold, reply) == [correct]
+
+
+def test_a_gold_too_long_for_an_exact_value_goes_to_math_verify():
+    gold = MathTask().parse_gold("7" * 5_000)  # int() refuses strings of over 4,300 digits
+    assert gold.number is None and gold.single_valued

@@ -4,14 +4,15 @@ Extraction policy (what counts as the reply's answer):
 
 - The answer region is the text after the last `</think>` (the whole reply if there is none).
 - The last `\\boxed{}` (or `\\fbox{}`) in the answer region is the answer. If the region has
-  several boxed answers that differ (after removing spaces, `\\left`/`\\right`, `\\!`/`\\,`, a
-  trailing period, `\\dfrac`->`\\frac`, and unless all are numbers of one value, like
+  several boxed answers that differ (after removing spacing, `\\left`/`\\right`, a trailing
+  period, `\\dfrac`->`\\frac`: see `_normal`; and unless all are numbers of one value, like
   `\\frac12` and `0.5`, or `3 \\times 4` and `12`), the reply is wrong: spraying candidates is
   not answering.
   More than `MAX_BOXES` boxes, or a box longer than `MAX_ANSWER_CHARS`, is also wrong.
 - When the gold is single-valued (no top-level comma or semicolon, no " or ", no `\\pm`), an
   answer that lists alternatives is wrong: " or ", "\\text{or}", `\\pm`/`\\mp`, a top-level
-  comma or semicolon ("1, 2, 3"); "1,000" with three-digit groups is a number, not a list.
+  comma or semicolon ("1, 2, 3", "1, 234"); "1,000" with three-digit groups is a number, not
+  a list (also beside a unit: "1,000 \\text{ cm}"), and `\\,` or `\\;` is spacing.
 - An answer written with look-alike digits or letters (digits of other scripts, fullwidth
   forms, mathematical alphanumerics such as `𝟑` or `𝑥`) is wrong: normalising them would let
   visually deceptive answers through, and a model is asked for plain LaTeX.
@@ -20,8 +21,8 @@ Extraction policy (what counts as the reply's answer):
 Verdicts: plain integers, decimals and simple fractions (`3`, `-0.25`, `1,000`, `\\frac{3}{4}`,
 `-3/4`), and sums, differences, products and quotients of them without brackets (`18 + 1`,
 `3 \\times 4 - 2`), on both sides compare exactly in the caller's process, without sympy; an
-answer written exactly as the gold (up to spacing, `\\left`/`\\right`, `\\dfrac`) is correct
-there too.
+answer written exactly as the gold (up to spacing, `\\left`/`\\right`, `\\dfrac`; a space
+between two letters, digits or periods counts: "1 2/5" is not "12/5") is correct there too.
 Everything else is deferred to a worker, which calls math-verify as `verify(gold, prediction)`
 (the order matters: an interval gold must not accept an echoed inequality) with math-verify's
 own SIGALRM timeouts off; the pool's deadline stops it instead. Before parsing, `\\mathrm{e}`,
@@ -47,14 +48,19 @@ FALLBACK_CHARS = 300
 
 _BOX_OPEN = re.compile(r"\\(?:boxed|fbox)\s*\{")
 _BRACE = re.compile(r"[{}]")
-_NOISE = re.compile(r"\\left|\\right|\\[!,;: ]|\s+|\.$")
+_SPACING = re.compile(r"\\[!,;: ]|~")  # LaTeX's spacing commands
+_LEFT_RIGHT = re.compile(r"\\(?:left|right)(?![A-Za-z])")  # not \\leftarrow
+# A space that separates no two word characters or periods: "1 2/5" is not "12/5", "1. 5" is
+# not "1.5", "\\sqr t" is not "\\sqrt", but "( 3, x )" is "(3,x)".
+_LOOSE_SPACE = re.compile(r"(?<![\w.]) | (?![\w.])")
 _ALTERNATIVES = re.compile(r"\bor\b|\\pm|\\mp|±|∓")
 _THOUSANDS = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?", re.ASCII)
+_THOUSANDS_INSIDE = re.compile(r"(?<![\d.,])\d{1,3}(?:,\d{3})+(?![\d,])", re.ASCII)
 _DECIMAL = re.compile(r"-?(?:\d+(?:\.\d*)?|\.\d+)", re.ASCII)
 # \frac{3}{4}, and LaTeX's brace-less one-digit arguments: \frac34, \frac9{19}, \frac{9}1
 _FRAC = re.compile(r"(-?)\\[dt]?frac(?:\{(-?\d+)\}|(\d))(?:\{(\d+)\}|(\d))", re.ASCII)
 _SLASH = re.compile(r"(-?\d+)/(\d+)", re.ASCII)
-_SPACED_DIGITS = re.compile(r"\d\s+\d", re.ASCII)
+_SPACED_DIGITS = re.compile(r"[\d.,]\s+[\d.,]", re.ASCII)  # "1 2", "1, 234", "1. 5"
 _SPACE_THOUSANDS = re.compile(r"-?\d{1,3}(?: \d{3})+(?:\.\d+)?", re.ASCII)  # "12 345"
 # An operand or an operator of `arithmetic_value`'s expressions.
 _ARITH_TOKEN = re.compile(r"\s*(?:(\\[dt]?frac(?:\{\d+\}|\d)(?:\{\d+\}|\d)|\d+(?:\.\d*)?|\.\d+)"
@@ -91,7 +97,11 @@ def boxed_answers(text: str) -> list[str] | None:
 
 
 def _normal(answer: str) -> str:
-    return _NOISE.sub("", answer).replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
+    """`answer` as compared with the gold as written: without spacing (but a space between two
+    word characters stays one space), `\\left`/`\\right`, a trailing period, `\\dfrac`."""
+    s = _LEFT_RIGHT.sub("", " ".join(_SPACING.sub(" ", answer).split()))
+    s = _LOOSE_SPACE.sub("", " ".join(s.split())).removesuffix(".").rstrip()
+    return s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
 
 
 def _differ(boxes: list[str]) -> bool:
@@ -103,11 +113,12 @@ def _differ(boxes: list[str]) -> bool:
 
 
 def _top_level_separators(answer: str) -> bool:
-    """True if `answer` has a comma or semicolon outside all brackets (not a thousands comma)."""
+    """True if `answer` has a comma or semicolon outside all brackets: not a thousands comma
+    (digits grouped by three, "1,000 \\text{ cm}"), not the spacing commands `\\,` and `\\;`."""
     if simple_number(answer) is not None:  # "1,000", "1{,}000", "1\\,000": one number
         return False
     depth = 0
-    for ch in answer:
+    for ch in _THOUSANDS_INSIDE.sub("0", _SPACING.sub(" ", answer)):
         if ch in "([{":
             depth += 1
         elif ch in ")]}":
@@ -126,9 +137,11 @@ def simple_number(answer: str) -> Fraction | None:
     >>> simple_number("\\\\sqrt{2}") is None, simple_number("1/0") is None
     (True, True)
     """
+    if len(answer) > MAX_ANSWER_CHARS:  # longer numbers are no plain answers (and int() refuses
+        return None                      # strings of over 4,300 digits)
     s = answer.replace("\\$", "").replace("$", "").replace("\\!", "").strip()
     if _SPACED_DIGITS.search(s) and not _SPACE_THOUSANDS.fullmatch(s):
-        return None  # "1 2/3" (a mixed number, or 12/3?) and "1 2" are left to math-verify
+        return None  # "1 2/3" (a mixed number, or 12/3?), "1 2", "1, 234": left to math-verify
     s = s.replace(" ", "")
     s = s.replace("{,}", ",").replace("\\,", ",")  # LaTeX thousands separators
     if _THOUSANDS.fullmatch(s):
@@ -203,6 +216,8 @@ def arithmetic_value(answer: str) -> Fraction | None:
 
 def exact_value(answer: str) -> Fraction | None:
     """`simple_number(answer)`, else `arithmetic_value(answer)`: the values compared exactly."""
+    if len(answer) > MAX_ANSWER_CHARS:  # a gold can be longer than a box may be
+        return None
     number = simple_number(answer)
     return number if number is not None else arithmetic_value(answer)
 
