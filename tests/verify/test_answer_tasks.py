@@ -124,3 +124,34 @@ def test_score_bad_verify_flag_is_one_line(write_jsonl, capsys):
     assert main(["score", "--task", "math", "--reward", "accuracy", "--verify-timeout", "0",
                  "--input", str(src)]) == 2
     assert capsys.readouterr().err.strip().endswith("--verify-timeout must be > 0, got 0.0")
+
+
+# Found by a differential fuzzer; each was judged wrongly before.
+@pytest.mark.parametrize(("gold", "reply", "correct"), [
+    ("B", "The answer is A because B is wrong.", False),  # "A" names an option here
+    ("B", "A is correct, not B.", False),
+    ("A", "Option A is correct.", True),
+    ("A", "Answer: A with high confidence", True),
+    ("C", "A good guess is C", True),  # an article still is one
+    ("B", "I'd say B", True),  # a contraction of I is no option I
+    ("B", "Answer: B (I'm not sure)", True),
+])
+def test_choice_cases_a_fuzzer_found(gold, reply, correct):
+    assert judge("choice", gold, reply) == [correct]
+
+
+@pytest.mark.parametrize(("gold", "reply", "meta", "correct"), [
+    ("5", "\\boxed{1e400}", {}, False),  # was an OverflowError: status "error"
+    ("5", "\\boxed{" + "1" * 5000 + "}", {}, False),  # was a ValueError (int of 4,300+ digits)
+    ("0", "\\boxed{1e-330}", {}, False),  # a float underflow made it 0
+    ("100", "\\boxed{101.01}", {"rel_tol": 0.01}, False),  # |d| <= rel_tol * |gold|, as documented
+    ("100", "\\boxed{101}", {"rel_tol": 0.01}, True),
+    ("0.1", "\\boxed{0.10000000000000000001}", {"rel_tol": 0}, False),  # exact, not float
+    ("1500", "The answer is 1.5e3.", {}, True),  # a sentence's period
+    ("1500", "\\boxed{1.5e+03}", {}, True),
+    ("2", "after a long line of working out, the result is \u22122", {}, False),
+    ("6", "\\boxed{6 squared}", {}, False),  # words that change the value: no number read
+    ("6", "\\boxed{6 and a half}", {}, False),
+])
+def test_number_cases_a_fuzzer_found(gold, reply, meta, correct):
+    assert judge("number", gold, reply, meta=meta) == [correct]

@@ -14,7 +14,6 @@ per-problem `meta.rel_tol`.
 
 from __future__ import annotations
 
-import math
 import re
 import string
 from collections import Counter
@@ -23,7 +22,7 @@ from typing import Any
 
 from rewardkit.registry import TASKS
 from rewardkit.tasks.base import _NUMBER, Task, Verdict, answer_region, last_boxed, last_number
-from rewardkit.tasks.gsm8k import to_number
+from rewardkit.tasks.gsm8k import _CHANGES_VALUE, MAX_DIGITS, to_number
 from rewardkit.types import Problem
 
 SHORT_REPLY = 40
@@ -69,9 +68,13 @@ class _StatedAnswerTask(Task):
 # ---------------------------------------------------------------------------------------------
 # choice
 
-_LETTER = re.compile(r"(?<![A-Za-z\\])\(?([A-Z])\)?(?![A-Za-z])")
-# "A good one", "I think": words, not options ("A or B" still names two options)
-_ARTICLE = re.compile(r"(?<![A-Za-z(])([AI])\s+(?!(?:or|and|nor)\b)[a-z]")
+_LETTER = re.compile(r"(?<![A-Za-z\\])\(?([A-Z])\)?(?![A-Za-z'\u2019])")  # not "I'd"
+# "A good one", "I think": words, not options. Still options: "A or B" (two), and "A" before
+# the words that follow a named option ("A is correct", "A because ...") or after the words
+# that name one ("option A", "the answer is A").
+_ARTICLE = re.compile(r"(?<![A-Za-z(])([AI])\s+(?!(?:or|and|nor|is|was|seems|looks|fits|"
+                      r"matches|because|since|as|with|would|should|must|can|could)\b)[a-z]")
+_NAMES_AN_OPTION = re.compile(r"(?:option|choice|answer|is|be|:)\s*$", re.IGNORECASE)
 
 
 def letters_named(answer: str, options: str) -> list[str]:
@@ -81,8 +84,11 @@ def letters_named(answer: str, options: str) -> list[str]:
     (['B'], ['B', 'D'])
     >>> letters_named("A good guess is C", "ABCDE"), letters_named("\\\\text{(E)}", "ABCDE")
     (['C'], ['E'])
+    >>> letters_named("A because B is wrong", "ABCDE"), letters_named("I'd say B", "ABCDEFGHIJ")
+    (['A', 'B'], ['B'])
     """
-    words = {m.start(1) for m in _ARTICLE.finditer(answer)}
+    words = {m.start(1) for m in _ARTICLE.finditer(answer)
+             if not _NAMES_AN_OPTION.search(answer[:m.start(1)])}
     found: list[str] = []
     for m in _LETTER.finditer(answer):
         if m.start(1) not in words and m[1] in options and m[1] not in found:
@@ -186,7 +192,7 @@ class TextTask(_StatedAnswerTask):
 # number
 
 _SCIENTIFIC = re.compile(r"(-?\d+(?:\.\d+)?)\s*(?:[eE]|\\times\s*10\^|\*\s*10\^|x\s*10\^)\s*"
-                         r"\{?(-?\d+)\}?", re.ASCII)
+                         r"\{?([-+]?\d+)\}?", re.ASCII)
 
 
 def parse_number(text: str) -> Fraction | None:
@@ -194,19 +200,23 @@ def parse_number(text: str) -> Fraction | None:
 
     >>> parse_number("1.5e3"), parse_number("2.5 \\\\times 10^{-2}"), parse_number("3 m/s")
     (Fraction(1500, 1), Fraction(1, 40), Fraction(3, 1))
+    >>> parse_number("1.5E+03."), parse_number("1" * 5000) is None
+    (Fraction(1500, 1), True)
     """
-    m = _SCIENTIFIC.fullmatch(text.strip().strip("$").strip())
-    if m is not None and abs(int(m[2])) <= 400:  # beyond that no float-scale answer is meant
+    m = _SCIENTIFIC.fullmatch(text.strip().strip("$").strip().removesuffix(".").strip())
+    if m is not None and len(m[1]) <= MAX_DIGITS and abs(int(m[2])) <= 400:
         return Fraction(m[1]) * Fraction(10) ** int(m[2])
     return to_number(text)
 
 
 class NumberTask(_StatedAnswerTask):
     """Any numeric answer, correct within a relative tolerance:
-    |pred - gold| <= rel_tol * |gold| (+ abs_tol, for a gold of 0). Defaults rel_tol=1e-6,
+    |pred - gold| <= rel_tol * |gold| + abs_tol (abs_tol for a gold of 0), in exact arithmetic
+    (the tolerances read as the decimals they are written as). Defaults rel_tol=1e-6,
     abs_tol=0; a row's `meta.rel_tol` / `meta.abs_tol` override them. The stated answer, else
     the last number of the reply, is read as gsm8k reads numbers, or in scientific notation;
-    a stated answer that is not a number is read as its only number (two numbers: wrong).
+    a stated answer that is not a number is read as its only number (two numbers, or words
+    after it that change its value as in "6 squared": wrong).
 
     >>> t = NumberTask(); g = t.gold_of(Problem("p", "q", "3.14159", meta={"rel_tol": 1e-3}))
     >>> t.check(g, "\\\\boxed{3.1416}"), t.check(g, "about 3.2")
@@ -230,13 +240,16 @@ class NumberTask(_StatedAnswerTask):
     def judge(self, gold: Any, stated: str | None) -> bool:
         value, rel_tol, abs_tol = gold
         predicted = None if stated is None else parse_number(stated)
-        if predicted is None and stated is not None:  # "pi is 3.14": read its only number
-            numbers = _NUMBER.findall(stated)
-            predicted = parse_number(numbers[0]) if len(numbers) == 1 else None
+        if predicted is None and stated is not None:  # "pi is 3.14": read its only number,
+            numbers = list(_NUMBER.finditer(stated))   # unless words change it ("6 squared")
+            after = " ".join(stated[numbers[0].end():].split()[:3]) if len(numbers) == 1 else ""
+            predicted = (parse_number(numbers[0][0]) if len(numbers) == 1
+                         and not _CHANGES_VALUE.search(after) else None)
         if predicted is None:
             return False
-        close = math.isclose(float(predicted), float(value), rel_tol=rel_tol, abs_tol=abs_tol)
-        return predicted == value or close
+        # Exact: floats would overflow (1e400), underflow (1e-330 == 0) and round (19 digits).
+        tolerance = Fraction(repr(rel_tol)) * abs(value) + Fraction(repr(abs_tol))
+        return abs(predicted - value) <= tolerance
 
 
 TASKS.register("choice")(ChoiceTask)

@@ -59,17 +59,25 @@ def answer_region(text: str) -> str:
     return tail if sep else text
 
 
-_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+")
+# A number as prose writes it: a sign ("-", "\u2212", also before "$": "-$5") only where no word,
+# digit or bracket precedes it (the hyphen of "3-5" is no sign), commas only between groups of
+# three digits ("3,4" is two numbers), an exponent kept whole ("2.5e2" is not 2).
+_NUMBER = re.compile(r"(?:(?<![\w.)\]}])[-\u2212]\s*(?:\\?\$\s*)?)?"
+                     r"(?:(?:\d{1,3}(?:,\d{3})+(?![\d,])|\d+)(?:\.\d+)?|\.\d+)"
+                     r"(?:[eE][-+]?\d+)?")
+_SIGN = re.compile(r"^[-\u2212]\s*(?:\\?\$\s*)?")
 
 
 def last_number(text: str) -> str | None:
-    """The last number in `text`, thousands separators removed.
+    """The last number in `text`, thousands separators removed, its sign written "-".
 
-    >>> last_number("it costs $1,234.50, not 7")
-    '7'
+    >>> last_number("it costs $1,234.50, not 7"), last_number("It takes 3-5 days")
+    ('7', '5')
+    >>> last_number("So the answer is -$5."), last_number("\u22125, or 3,4")
+    ('-5', '4')
     """
     found = _NUMBER.findall(text)
-    return found[-1].replace(",", "") if found else None
+    return _SIGN.sub("-", found[-1]).replace(",", "") if found else None
 
 
 def _checked_messages(value: list, key: str) -> list[dict[str, str]]:

@@ -5,8 +5,12 @@ the last number in the answer region. Several boxes with different numbers (or m
 `math.MAX_BOXES` boxes) make the reply wrong, as for `math`. The answer is compared exactly (as
 a fraction) with the gold after removing what word problems put around a number: currency (`$`,
 `\\$`), a percent sign, thousands separators (`1,234`, `1{,}234`, `1\\,234`; only groups of
-three digits), a trailing period and unit words (`18 dollars`, `5 \\text{ cm}`). A box holding
-anything else (two numbers, an expression) is wrong.
+three digits), a trailing period and unit words (`18 dollars`, `5 \\text{ cm}`). Words that
+scale the number do: `3 thousand` is 3000 (hundred, thousand, million, billion, trillion,
+dozen); words that change it otherwise (`2 squared`, `3 and a half`, `2 pi`, `4 x`) make the
+answer not a number. A mixed number (`1 1/2`, `1\\frac{1}{2}`) is its value, 3/2. A box holding
+anything else (two numbers, an expression) is wrong, and so is a number of over
+`MAX_DIGITS` digits.
 """
 
 from __future__ import annotations
@@ -23,9 +27,17 @@ _WRAPPERS = re.compile(r"\\(?:text|mbox|mathrm|textbf)\s*\{([^{}]*)\}")
 _NOISE = re.compile(r"\\[$%!]|[$%]|\\[,;: ]|\{,\}|\\left|\\right|^\s*\(|\)\s*$")
 _AMOUNT = re.compile(
     r"(?P<sign>-?)\s*(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)"
-    r"\s*(?:[A-Za-z][A-Za-z ./]*)?\.?", re.ASCII)
+    r"\s*(?P<unit>[A-Za-z][A-Za-z ./]*)?\.?", re.ASCII)
 _THIN_SEPARATOR = re.compile(r"(?<=\d)\\,(?=\d{3})")
-_FRACTION = re.compile(r"(-?)\\d?frac\{(\d+)\}\{(\d+)\}|(-?\d+)/(\d+)", re.ASCII)
+# \frac{3}{4} or 3/4, optionally after a whole number: the mixed number 1 1/2 is 3/2
+_FRACTION = re.compile(r"(-?)\s*(?:(\d+)(?:\s+|(?=\\)))?"
+                       r"(?:\\[dt]?frac\{(\d+)\}\{(\d+)\}|(\d+)\s*/\s*(\d+))", re.ASCII)
+MAX_DIGITS = 1_000  # int() refuses over 4,300; no word problem's answer is near either
+_SCALE = {"hundred": 100, "thousand": 1_000, "million": 10**6, "billion": 10**9,
+          "trillion": 10**12, "dozen": 12}
+# Words after a number that make it another number: not units.
+_CHANGES_VALUE = re.compile(r"\b(?:halves|half|thirds?|quarters?|fourths?|fifths?|squared|cubed|"
+                            r"times|plus|minus|over|pi|[xyzn])\b", re.IGNORECASE)
 
 
 def to_number(text: str) -> Fraction | None:
@@ -35,17 +47,25 @@ def to_number(text: str) -> Fraction | None:
     (Fraction(1234, 1), Fraction(3, 4), Fraction(18, 1))
     >>> to_number("25\\\\%"), to_number("x+1"), to_number("1,23"), to_number("3 or 4")
     (Fraction(25, 1), None, None, None)
+    >>> to_number("3 thousand"), to_number("2 squared"), to_number("1 1/2"), to_number("21/3")
+    (Fraction(3000, 1), None, Fraction(3, 2), Fraction(7, 1))
     """
     s = _WRAPPERS.sub(r" \1 ", text.replace("\u2212", "-"))
     s = _NOISE.sub(" ", _THIN_SEPARATOR.sub(",", s.replace("{,}", ","))).strip()
+    if sum(c.isdigit() for c in s) > MAX_DIGITS:
+        return None
     if (m := _AMOUNT.fullmatch(s)) is not None:
-        value = Fraction(m["num"].replace(",", ""))
+        unit = (m["unit"] or "").lower().split()
+        if _CHANGES_VALUE.search(m["unit"] or ""):
+            return None
+        value = Fraction(m["num"].replace(",", "")) * _SCALE.get(unit[0] if unit else "", 1)
         return -value if m["sign"] else value
-    if (m := _FRACTION.fullmatch(s.replace(" ", ""))) is not None:
-        sign, num, den = (m[1], m[2], m[3]) if m[2] is not None else ("", m[4], m[5])
+    if (m := _FRACTION.fullmatch(s.rstrip(".").strip())) is not None:
+        sign, whole = m[1], int(m[2] or 0)
+        num, den = (m[3], m[4]) if m[3] is not None else (m[5], m[6])
         if int(den) == 0:
             return None
-        value = Fraction(int(num), int(den))
+        value = whole + Fraction(int(num), int(den))
         return -value if sign else value
     return None
 
