@@ -155,3 +155,38 @@ def test_choice_cases_a_fuzzer_found(gold, reply, correct):
 ])
 def test_number_cases_a_fuzzer_found(gold, reply, meta, correct):
     assert judge("number", gold, reply, meta=meta) == [correct]
+
+
+def _call(name: str, **args) -> str:
+    return "<tool_call>" + json.dumps({"name": name, "arguments": args}) + "</tool_call>"
+
+
+# Found by a differential fuzzer; each was judged wrongly (or raised, or took seconds) before.
+def test_toolcall_cases_a_fuzzer_found():
+    gold = {"tool_calls": [{"name": "f", "arguments": {"a": 1}}]}
+    # JSON's true is not the number 1 (Python's True == 1 made it so)
+    assert judge("toolcall", None, _call("f", a=True), _call("f", a=1.0), meta=gold) == [
+        False, True]
+    # 1 and 1.0 are one value also when several calls share a name (sorting split them)
+    two = {"tool_calls": [{"name": "f", "arguments": {"a": 1}},
+                          {"name": "f", "arguments": {"a": 10}}]}
+    assert judge("toolcall", None, _call("f", a=1.0) + _call("f", a=10), meta=two) == [True]
+    # a gold of several Hermes blocks is every block, not the first
+    hermes_gold = _call("f", a=1) + "\n" + _call("g")
+    assert judge("toolcall", hermes_gold, _call("f", a=1), _call("g") + _call("f", a=1)) == [
+        False, True]
+    # a block fenced for another language is skipped, not paired with the next fence
+    fenced = '```python\nprint(1)\n```\nNow:\n```json\n{"name": "f", "arguments": {"a": 1}}\n```'
+    assert judge("toolcall", None, fenced, meta=gold) == [True]
+    # unreadable JSON is a wrong reply (status ok), not an error
+    deep = '<tool_call>{"name": "f", "arguments": {"a": ' + "[" * 10_000 + "]" * 10_000 + "}}"
+    huge = '<tool_call>{"name": "f", "arguments": {"a": ' + "1" * 4_301 + "}}</tool_call>"
+    assert judge("toolcall", None, deep + "</tool_call>", huge, meta=gold) == [False, False]
+
+
+def test_toolcall_blocks_are_found_in_linear_time():
+    from rewardkit.tasks.toolcall import fenced_blocks, tagged_blocks
+
+    # Quadratic before (a regex scanning to the end from every opening): 16.6 s and 3.3 s.
+    assert tagged_blocks("<tool_call>" * 20_000) == []
+    assert fenced_blocks("```" + "\n" * 30_000) == []
