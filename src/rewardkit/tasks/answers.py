@@ -22,7 +22,7 @@ from typing import Any
 
 from rewardkit.registry import TASKS
 from rewardkit.tasks.base import _NUMBER, Task, Verdict, answer_region, last_boxed, last_number
-from rewardkit.tasks.gsm8k import _CHANGES_VALUE, MAX_DIGITS, to_number
+from rewardkit.tasks.gsm8k import MAX_DIGITS, VALUE_WORDS, to_number
 from rewardkit.types import Problem
 
 SHORT_REPLY = 40
@@ -244,7 +244,7 @@ class NumberTask(_StatedAnswerTask):
             numbers = list(_NUMBER.finditer(stated))   # unless words change it ("6 squared")
             after = " ".join(stated[numbers[0].end():].split()[:3]) if len(numbers) == 1 else ""
             predicted = (parse_number(numbers[0][0]) if len(numbers) == 1
-                         and not _CHANGES_VALUE.search(after) else None)
+                         and not VALUE_WORDS.search(after) else None)
         if predicted is None:
             return False
         # Exact: floats would overflow (1e400), underflow (1e-330 == 0) and round (19 digits).

@@ -36,7 +36,7 @@ MAX_DIGITS = 1_000  # int() refuses over 4,300; no word problem's answer is near
 _SCALE = {"hundred": 100, "thousand": 1_000, "million": 10**6, "billion": 10**9,
           "trillion": 10**12, "dozen": 12}
 # Words after a number that make it another number: not units.
-_CHANGES_VALUE = re.compile(r"\b(?:halves|half|thirds?|quarters?|fourths?|fifths?|squared|cubed|"
+VALUE_WORDS = re.compile(r"\b(?:halves|half|thirds?|quarters?|fourths?|fifths?|squared|cubed|"
                             r"times|plus|minus|over|pi|[xyzn])\b", re.IGNORECASE)
 
 
@@ -56,7 +56,7 @@ def to_number(text: str) -> Fraction | None:
         return None
     if (m := _AMOUNT.fullmatch(s)) is not None:
         unit = (m["unit"] or "").lower().split()
-        if _CHANGES_VALUE.search(m["unit"] or ""):
+        if VALUE_WORDS.search(m["unit"] or ""):
             return None
         value = Fraction(m["num"].replace(",", "")) * _SCALE.get(unit[0] if unit else "", 1)
         return -value if m["sign"] else value
