@@ -147,7 +147,9 @@ def toolrl(
     `call_match_score` (tool names, parameter names, exact parameter values). When the gold is a
     response only, R_correct = 0 (ToolRL scores free text with an LLM judge; a rewardkit `judge`
     reward can be added for that). Unreadable or missing gold: NaN (cannot judge). The verdict
-    `group.correct` is not read.
+    `group.correct` is not read. Values are compared with Python's `==`, as ToolRL's released
+    `compute_tool_call_reward` compares them (`gt_tools == pd_tools`): so JSON `true` equals
+    `1` here, unlike in the `toolcall` task's verdict, which compares JSON values strictly.
 
     Paper settings: R_format ∈ {0, 1}, R_correct ∈ [−3, 3]; the optional length reward
     (favouring longer thinking) is left out. "ToolRL: Reward is All Tool Learning Needs",
