@@ -40,6 +40,9 @@ def test_choice_options_and_gold_text_from_meta():
 def test_text_is_normalised_exact_match_with_aliases():
     assert judge("text", "The Eiffel Tower", "eiffel tower", "The answer is: the Eiffel tower.",
                  "Eiffel", "\\boxed{Louvre}") == [True, True, False, False]
+    # LaTeX's text and font commands are no part of the answer (only \\text{} was dropped)
+    assert judge("text", "Paris", "\\boxed{\\textbf{Paris}}", "\\boxed{\\mathrm{Paris}}",
+                 "\\boxed{\\emph{Paris}}") == [True, True, True]
     assert judge("text", "NYC", "New York City", meta={"aliases": ["New York City"]}) == [True]
 
 

@@ -131,15 +131,19 @@ class ChoiceTask(_StatedAnswerTask):
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCTUATION = str.maketrans("", "", string.punctuation)
+# LaTeX's text and font commands around a boxed answer (their braces go with the punctuation)
+_TEXT_COMMAND = re.compile(r"\\(?:text(?:bf|it|rm|sf|tt)?|math(?:rm|bf|it|sf|tt)|emph|mbox|"
+                           r"operatorname)\s*\{")
 
 
 def normalize_text(s: str) -> str:
-    """SQuAD's answer normalisation: lower case, no punctuation, no articles, single spaces.
+    """SQuAD's answer normalisation: lower case, no punctuation, no articles, single spaces
+    (after dropping LaTeX's text and font commands: `\\textbf{Paris}` is "paris").
 
-    >>> normalize_text("The  Eiffel-Tower!")
-    'eiffeltower'
+    >>> normalize_text("The  Eiffel-Tower!"), normalize_text("\\\\mathrm{Paris}")
+    ('eiffeltower', 'paris')
     """
-    s = s.replace("\\text{", " ").lower().translate(_PUNCTUATION)
+    s = _TEXT_COMMAND.sub(" ", s).lower().translate(_PUNCTUATION)
     return " ".join(_ARTICLES.sub(" ", s).split())
 
 
