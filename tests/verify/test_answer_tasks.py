@@ -193,3 +193,10 @@ def test_toolcall_blocks_are_found_in_linear_time():
     # Quadratic before (a regex scanning to the end from every opening): 16.6 s and 3.3 s.
     assert tagged_blocks("<tool_call>" * 20_000) == []
     assert fenced_blocks("```" + "\n" * 30_000) == []
+
+
+def test_choice_a_letter_with_its_own_option_text_names_that_option():
+    meta = {"choices": ["Vitamin A", "Vitamin C", "A and B", "None"]}
+    assert judge("choice", "Vitamin C", "Answer: (B) Vitamin C", "B. Vitamin C.",
+                 "(C) A and B", "(B) Vitamin A", meta=meta) == [True, True, False, False]
+    assert judge("choice", "A and B", "Answer: (C) A and B", meta=meta) == [True]

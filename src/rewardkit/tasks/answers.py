@@ -74,6 +74,7 @@ _LETTER = re.compile(r"(?<![A-Za-z\\])\(?([A-Z])\)?(?![A-Za-z'\u2019])")  # not 
 # that name one ("option A", "the answer is A").
 _ARTICLE = re.compile(r"(?<![A-Za-z(])([AI])\s+(?!(?:or|and|nor|is|was|seems|looks|fits|"
                       r"matches|because|since|as|with|would|should|must|can|could)\b)[a-z]")
+_LEAD_LETTER = re.compile(r"\s*\(?([A-Z])\)?[.:)]?\s+(.+)", re.DOTALL)  # "(B) its text"
 _NAMES_AN_OPTION = re.compile(r"(?:option|choice|answer|is|be|:)\s*$", re.IGNORECASE)
 
 
@@ -101,7 +102,8 @@ class ChoiceTask(_StatedAnswerTask):
 
     Accepts "(B)", "B)", "B.", "B", "\\boxed{B}", "the answer is B"; a stated answer naming two
     or more letters ("A or B", "\\boxed{A} ... \\boxed{B}" counts the last box only) is wrong.
-    Options are A-J unless `meta.choices` lists them (then A.. for as many as there are).
+    Options are A-J unless `meta.choices` lists them (then A.. for as many as there are); with
+    them, a letter followed by its own option's text ("(B) Vitamin C") names that option only.
 
     >>> t = ChoiceTask(); g = t.gold_of(Problem("p", "q", "B"))
     >>> t.check(g, "\\\\boxed{B}"), t.check(g, "The answer is B or C."), t.check(g, "B)")
@@ -115,15 +117,23 @@ class ChoiceTask(_StatedAnswerTask):
         choices = problem.meta.get("choices")
         options = (string.ascii_uppercase[:len(choices)] if isinstance(choices, list)
                    and 0 < len(choices) <= 26 else self.default_options)
+        texts = [str(c).strip() for c in choices] if isinstance(choices, list) else []
         gold = (problem.answer or "").strip()
-        if isinstance(choices, list) and gold in [str(c).strip() for c in choices]:
-            return options[[str(c).strip() for c in choices].index(gold)], options
+        if gold in texts:
+            return options[texts.index(gold)], options, texts
         named = letters_named(gold, options)
-        return (named[0], options) if len(named) == 1 else None
+        return (named[0], options, texts) if len(named) == 1 else None
 
     def judge(self, gold: Any, stated: str | None) -> bool:
-        letter, options = gold
-        return stated is not None and letters_named(stated, options) == [letter]
+        letter, options, texts = gold
+        if stated is None:
+            return False
+        lead = _LEAD_LETTER.match(stated)
+        if lead is not None and lead[1] in options[:len(texts)]:  # "(B) Vitamin C": echoed text
+            echoed = normalize_text(lead[2]) == normalize_text(texts[options.index(lead[1])])
+            if echoed:
+                return lead[1] == letter
+        return letters_named(stated, options) == [letter]
 
 
 # ---------------------------------------------------------------------------------------------
