@@ -138,6 +138,9 @@ def test_score_bad_verify_flag_is_one_line(write_jsonl, capsys):
     ("C", "A good guess is C", True),  # an article still is one
     ("B", "I'd say B", True),  # a contraction of I is no option I
     ("B", "Answer: B (I'm not sure)", True),
+    ("B", "The answer is not B.", False),  # a letter after "not" is ruled out, not named
+    ("B", "Not (B).", False),
+    ("B", "not A, it's B", True),
 ])
 def test_choice_cases_a_fuzzer_found(gold, reply, correct):
     assert judge("choice", gold, reply) == [correct]

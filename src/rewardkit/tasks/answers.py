@@ -74,6 +74,7 @@ _LETTER = re.compile(r"(?<![A-Za-z\\])\(?([A-Z])\)?(?![A-Za-z'\u2019])")  # not 
 # that name one ("option A", "the answer is A").
 _ARTICLE = re.compile(r"(?<![A-Za-z(])([AI])\s+(?!(?:or|and|nor|is|was|seems|looks|fits|"
                       r"matches|because|since|as|with|would|should|must|can|could)\b)[a-z]")
+_NEGATED = re.compile(r"\b(?:not|isn't|is not|cannot be|can't be|never)\s*$", re.IGNORECASE)
 _LEAD_LETTER = re.compile(r"\s*\(?([A-Z])\)?[.:)]?\s+(.+)", re.DOTALL)  # "(B) its text"
 _NAMES_AN_OPTION = re.compile(r"(?:option|choice|answer|is|be|:)\s*$", re.IGNORECASE)
 
@@ -87,12 +88,15 @@ def letters_named(answer: str, options: str) -> list[str]:
     (['C'], ['E'])
     >>> letters_named("A because B is wrong", "ABCDE"), letters_named("I'd say B", "ABCDEFGHIJ")
     (['A', 'B'], ['B'])
+    >>> letters_named("not A, it's B", "ABCDE"), letters_named("The answer is not B.", "ABCDE")
+    (['B'], [])
     """
     words = {m.start(1) for m in _ARTICLE.finditer(answer)
              if not _NAMES_AN_OPTION.search(answer[:m.start(1)])}
     found: list[str] = []
     for m in _LETTER.finditer(answer):
-        if m.start(1) not in words and m[1] in options and m[1] not in found:
+        ruled_out = _NEGATED.search(answer[:m.start()])  # "not B" names no B
+        if m.start(1) not in words and not ruled_out and m[1] in options and m[1] not in found:
             found.append(m[1])
     return found
 
@@ -102,8 +106,9 @@ class ChoiceTask(_StatedAnswerTask):
 
     Accepts "(B)", "B)", "B.", "B", "\\boxed{B}", "the answer is B"; a stated answer naming two
     or more letters ("A or B", "\\boxed{A} ... \\boxed{B}" counts the last box only) is wrong.
-    Options are A-J unless `meta.choices` lists them (then A.. for as many as there are); with
-    them, a letter followed by its own option's text ("(B) Vitamin C") names that option only.
+    A letter after "not" ("not A, it's B") is ruled out, not named. Options are A-J unless
+    `meta.choices` lists them (then A.. for as many as there are); with them, a letter followed
+    by its own option's text ("(B) Vitamin C") names that option only.
 
     >>> t = ChoiceTask(); g = t.gold_of(Problem("p", "q", "B"))
     >>> t.check(g, "\\\\boxed{B}"), t.check(g, "The answer is B or C."), t.check(g, "B)")
