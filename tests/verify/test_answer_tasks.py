@@ -158,6 +158,7 @@ def test_choice_cases_a_fuzzer_found(gold, reply, correct):
     ("2", "after a long line of working out, the result is \u22122", {}, False),
     ("6", "\\boxed{6 squared}", {}, False),  # words that change the value: no number read
     ("6", "\\boxed{6 and a half}", {}, False),
+    ("5", "The answer is not 5.", {}, False),
 ])
 def test_number_cases_a_fuzzer_found(gold, reply, meta, correct):
     assert judge("number", gold, reply, meta=meta) == [correct]

@@ -234,8 +234,8 @@ class NumberTask(_StatedAnswerTask):
     (the tolerances read as the decimals they are written as). Defaults rel_tol=1e-6,
     abs_tol=0; a row's `meta.rel_tol` / `meta.abs_tol` override them. The stated answer, else
     the last number of the reply, is read as gsm8k reads numbers, or in scientific notation;
-    a stated answer that is not a number is read as its only number (two numbers, or words
-    after it that change its value as in "6 squared": wrong).
+    a stated answer that is not a number is read as its only number (two numbers, "not" before
+    it, or words after it that change its value as in "6 squared": wrong).
 
     >>> t = NumberTask(); g = t.gold_of(Problem("p", "q", "3.14159", meta={"rel_tol": 1e-3}))
     >>> t.check(g, "\\\\boxed{3.1416}"), t.check(g, "about 3.2")
@@ -261,9 +261,10 @@ class NumberTask(_StatedAnswerTask):
         predicted = None if stated is None else parse_number(stated)
         if predicted is None and stated is not None:  # "pi is 3.14": read its only number,
             numbers = list(_NUMBER.finditer(stated))   # unless words change it ("6 squared")
-            after = " ".join(stated[numbers[0].end():].split()[:3]) if len(numbers) == 1 else ""
-            predicted = (parse_number(numbers[0][0]) if len(numbers) == 1
-                         and not VALUE_WORDS.search(after) else None)
+            one = numbers[0] if len(numbers) == 1 else None
+            after = " ".join(stated[one.end():].split()[:3]) if one else ""
+            predicted = (parse_number(one[0]) if one and not VALUE_WORDS.search(after)
+                         and not _NEGATED.search(stated[:one.start()]) else None)  # "not 5"
         if predicted is None:
             return False
         # Exact: floats would overflow (1e400), underflow (1e-330 == 0) and round (19 digits).
