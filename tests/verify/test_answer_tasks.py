@@ -203,4 +203,4 @@ def test_choice_a_letter_with_its_own_option_text_names_that_option():
     meta = {"choices": ["Vitamin A", "Vitamin C", "A and B", "None"]}
     assert judge("choice", "Vitamin C", "Answer: (B) Vitamin C", "B. Vitamin C.",
                  "(C) A and B", "(B) Vitamin A", meta=meta) == [True, True, False, False]
-    assert judge("choice", "A and B", "Answer: (C) A and B", meta=meta) == [True]
+    assert judge("choice", "A and B", "Answer: (C) A and B", "C and B", meta=meta) == [True, False]

@@ -101,6 +101,12 @@ def letters_named(answer: str, options: str) -> list[str]:
     return found
 
 
+def _as_written(text: str) -> str:
+    """Case, spacing and closing punctuation aside (not SQuAD's: its dropped articles would
+    make "and B" the option text "A and B")."""
+    return " ".join(text.lower().split()).strip(" .,;:!")
+
+
 class ChoiceTask(_StatedAnswerTask):
     """Multiple choice: correct when the stated answer names exactly the gold letter.
 
@@ -133,11 +139,10 @@ class ChoiceTask(_StatedAnswerTask):
         letter, options, texts = gold
         if stated is None:
             return False
-        lead = _LEAD_LETTER.match(stated)
-        if lead is not None and lead[1] in options[:len(texts)]:  # "(B) Vitamin C": echoed text
-            echoed = normalize_text(lead[2]) == normalize_text(texts[options.index(lead[1])])
-            if echoed:
-                return lead[1] == letter
+        lead = _LEAD_LETTER.match(stated)  # "(B) Vitamin C": a letter and its option's text
+        if (lead is not None and lead[1] in options[:len(texts)]
+                and _as_written(lead[2]) == _as_written(texts[options.index(lead[1])])):
+            return lead[1] == letter
         return letters_named(stated, options) == [letter]
 
 
