@@ -106,6 +106,11 @@ def test_hostile_statements_leave_the_database_untouched(tmp_path):
     ([("a", 1)], [("a", 1, 0)], False, False),  # an extra column
     ([], [], False, True),
     ([(1,)], [], False, False),
+    # found by a differential fuzzer:
+    ([(20240101,)], [(20240115,)], False, False),  # two integers compare exactly
+    ([(2**53,)], [(2**53 + 1,)], False, False),
+    # one unit in the last place apart, but the 6-decimal sort key put the rows in another order
+    ([(0.1234565, 1), (0.123457, 0)], [(0.12345650000000001, 1), (0.123457, 0)], False, True),
 ])
 def test_comparison_table(gold, pred, ordered, same):
     assert results_match(gold, pred, ordered=ordered) is same
@@ -115,6 +120,18 @@ def test_order_by_detection_ignores_subqueries_and_strings():
     assert has_top_level_order_by("SELECT x FROM t ORDER BY x")
     assert not has_top_level_order_by("SELECT x FROM (SELECT x FROM t ORDER BY x LIMIT 3)")
     assert not has_top_level_order_by("SELECT 'order by' FROM t")
+    assert not has_top_level_order_by("SELECT x FROM t -- order by x\n")  # nor comments
+    assert not has_top_level_order_by("SELECT x FROM t /* ORDER BY x */")
+
+
+def test_empty_results_of_different_widths_differ():
+    # The width came from the first gold row: an empty gold matched any empty reply.
+    assert not results_match([], [], ordered=False, widths=(2, 1))
+    assert results_match([], [], ordered=False, widths=(2, 2))
+    task = get_task("sql")
+    gold = json.dumps([str(BUNDLED / "shop.sqlite"), "SELECT name, city FROM customers WHERE 0"])
+    assert task.decide("", gold[:-1] + ', "SELECT 1 WHERE 0"]') == (False, "ok")
+    assert task.decide("", gold[:-1] + ', "SELECT 1, 2 WHERE 0"]') == (True, "ok")
 
 
 @pytest.fixture(scope="module")

@@ -10,12 +10,14 @@ Both queries run through `rewardkit.sandbox.sqlite.run_query` (read-only connect
 authorizer, deadline, caps) in a verification worker. The gold result is computed once per
 (database, gold query) in each worker and cached. Comparison (`results_match`):
 
-- the same number of columns; columns are matched by position, and when that fails, by any
+- the same number of columns (also when both results are empty); columns are matched by
+  position, and when that fails, by any
   permutation of the prediction's columns (as Spider's test-suite evaluation does, up to 6
   columns), so `SELECT a, b` answers a gold `SELECT b, a`; column names are ignored;
-- rows as a multiset (duplicates count) unless the gold query has a top-level ORDER BY, then as
-  a sequence;
-- numbers equal within a relative tolerance of 1e-6 (and 1e-9 absolute); `1` equals `1.0`; NULL
+- rows as a multiset (duplicates count) unless the gold query has a top-level ORDER BY (not
+  in a comment), then as a sequence;
+- two integers equal exactly (ids, timestamps and YYYYMMDD dates are integers); a real equals
+  a number within a relative tolerance of 1e-6 (and 1e-9 absolute), so `1` equals `1.0`; NULL
   equals only NULL.
 
 A reply whose query is refused, fails, runs past the deadline or returns more rows than the cap
@@ -40,6 +42,8 @@ from rewardkit.tasks.base import Defer, Task, Verdict, answer_region
 from rewardkit.types import Problem
 
 _FENCE = re.compile(r"```[ \t]*sql[ \t]*\n(.*?)```", re.DOTALL | re.IGNORECASE)
+_COMMENT = re.compile(r"--[^\n]*|/\*.*?\*/", re.DOTALL)
+MAX_MATCHED_ROWS = 500  # rows matched pairwise when sorting cannot pair them (near-equal reals)
 REL_TOL, ABS_TOL = 1e-6, 1e-9
 MAX_PERMUTED_COLUMNS = 6
 BUNDLED = Path(__file__).resolve().parents[1] / "data" / "sql"
@@ -65,6 +69,7 @@ def has_top_level_order_by(sql: str) -> bool:
     True
     """
     depth, quote, outer = 0, "", []
+    sql = _COMMENT.sub(" ", sql)  # outside quotes only in practice: a gold query is ours
     for ch in sql:
         if quote:
             quote = "" if ch == quote else quote
@@ -91,22 +96,43 @@ def _sort_key(value: Any) -> tuple:
 def _same_value(a: Any, b: Any) -> bool:
     if a is None or b is None:
         return a is None and b is None
+    if isinstance(a, int) and isinstance(b, int):
+        return a == b
     if isinstance(a, (int, float)) and isinstance(b, (int, float)):
         return math.isclose(a, b, rel_tol=REL_TOL, abs_tol=ABS_TOL)
     return type(a) is type(b) and a == b
 
 
+def _same_row(g: tuple, p: tuple) -> bool:
+    return len(g) == len(p) and all(map(_same_value, g, p))
+
+
 def _rows_match(gold: Sequence[tuple], pred: Sequence[tuple], ordered: bool) -> bool:
     if len(gold) != len(pred):
         return False
-    if not ordered:
-        gold = sorted(gold, key=lambda r: tuple(map(_sort_key, r)))
-        pred = sorted(pred, key=lambda r: tuple(map(_sort_key, r)))
-    return all(len(g) == len(p) and all(map(_same_value, g, p)) for g, p in zip(gold, pred))
+    if ordered:
+        return all(map(_same_row, gold, pred))
+    gold = sorted(gold, key=lambda r: tuple(map(_sort_key, r)))
+    pred = sorted(pred, key=lambda r: tuple(map(_sort_key, r)))
+    if all(map(_same_row, gold, pred)):
+        return True
+    # Reals within the tolerance can round to either side of a sort key's 6th decimal, and so
+    # be paired with the wrong row: pair each gold row with any unused equal one instead.
+    if len(gold) > MAX_MATCHED_ROWS:
+        return False
+    unused = list(pred)
+    for g in gold:
+        match = next((i for i, p in enumerate(unused) if _same_row(g, p)), None)
+        if match is None:
+            return False
+        unused.pop(match)
+    return True
 
 
-def results_match(gold: Sequence[tuple], pred: Sequence[tuple], *, ordered: bool) -> bool:
-    """Whether two results are the same (module docstring).
+def results_match(gold: Sequence[tuple], pred: Sequence[tuple], *, ordered: bool,
+                  widths: tuple[int, int] | None = None) -> bool:
+    """Whether two results are the same (module docstring); `widths`, the two queries' numbers
+    of columns, also tells empty results apart.
 
     >>> results_match([(1, "a"), (1, "a")], [(1, "a")], ordered=False)  # duplicates count
     False
@@ -115,6 +141,8 @@ def results_match(gold: Sequence[tuple], pred: Sequence[tuple], *, ordered: bool
     >>> results_match([(1,), (2,)], [(2,), (1,)], ordered=True)
     False
     """
+    if widths is not None and widths[0] != widths[1]:
+        return False
     width = len(gold[0]) if gold else None
     if pred and width is not None and len(pred[0]) != width:
         return False
@@ -197,7 +225,8 @@ class SqlTask(Task):
         pred = run_query(db, query, deadline_s=self.deadline_s, max_rows=self.max_rows)
         if pred.status != "ok":
             return False, "ok"
-        return results_match(gold.rows, pred.rows, ordered=has_top_level_order_by(gold_query)), "ok"
+        return results_match(gold.rows, pred.rows, ordered=has_top_level_order_by(gold_query),
+                             widths=(len(gold.columns), len(pred.columns))), "ok"
 
 
 def resolve_db(db: Any, base: Path | None = None) -> str:
