@@ -24,6 +24,12 @@ LINES_ROW = {"id": "lines", "question": "Print 1..n, one per line.",
 ASSERT_ROW = {"id": "sq", "question": "Write sq(x) returning x squared.",
               "test_code": "import math\nassert sq(3) == 9\nassert sq(-2) == 4\n"
                            "assert sq(0) == 0\nassert not sq(0)"}
+# HumanEval's shape (asserts inside check(candidate)) and a loop of asserts: before, an assert
+# that failed inside them went unnoticed (found by a differential fuzzer)
+NESTED_ROW = {"id": "sq-nested", "question": "Write sq(x) returning x squared.",
+              "test_code": "def check(candidate):\n    assert candidate(2) == 4\n"
+                           "check(sq)\nfor x, y in [(1, 1), (3, 9)]:\n    assert sq(x) == y\n"
+                           "assert sq(0) == 0"}
 
 
 def fenced(src: str) -> str:
@@ -52,6 +58,9 @@ CASES = {
     "assert_sys_exit_0": (ASSERT_ROW, fenced("import sys\ndef sq(x):\n    return 0\nsys.exit(0)"),
                           "2/4"),
     "assert_os_exit_0": (ASSERT_ROW, fenced("import os\nos._exit(0)"), "0/4"),
+    "nested_honest": (NESTED_ROW, fenced("def sq(x):\n    return x * x"), "3/3"),
+    "nested_zero": (NESTED_ROW, fenced("def sq(x):\n    return 0"), "1/3"),  # only sq(0) == 0
+    "nested_identity": (NESTED_ROW, fenced("def sq(x):\n    return x"), "1/3"),  # sq(0) again
     "assert_patch_builtins": (ASSERT_ROW, fenced("import builtins\nbuiltins.AssertionError = "
                                                  "None\ndef sq(x):\n    return 1"), "0/4"),
     "assert_kill_harness": (ASSERT_ROW, fenced("import os, signal\ndef sq(x):\n    return x * x\n"

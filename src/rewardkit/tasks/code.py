@@ -12,12 +12,17 @@ the answer region (after </think>), or the whole answer region when there is non
 - Assert tests are split in this process: each `assert A == B` with a literal B becomes a check
   whose operand A is evaluated next to the candidate and sent back as plain JSON, while B never
   enters the sandbox; other comparisons (`!=`, `<`, `in`, `is None`, ...) send every operand;
-  `assert X` / `assert not X` send X and test its truth here. Everything else in `test_code`
-  runs as set-up. The comparisons happen here, on plain data, after the harness
-  (`code_harness.py`) has printed the run's random sentinel, so `sys.exit(0)`, `os._exit(0)`,
-  custom `__eq__` and patched builtins fail. An operand computed in the sandbox is only as
-  trustworthy as its expression: `abs(f(x) - y) < 1e-6` is evaluated there on the candidate's
-  object, so write `f(x) == y` where that matters.
+  `assert X` / `assert not X` send X and test its truth here. A statement that runs checks
+  of its own (a call such as HumanEval's `check(candidate)`, a loop of asserts, any statement
+  holding an `assert`) is one check that passes when it completes without an exception.
+  Everything else in `test_code` (imports, definitions, assignments) runs as set-up. The
+  comparisons happen here, on plain data, after the harness (`code_harness.py`) has printed
+  the run's random sentinel, so `sys.exit(0)`, `os._exit(0)`, custom `__eq__` and patched
+  builtins fail. What is computed in the sandbox is only as trustworthy as the candidate lets
+  it be: the candidate runs in the process that reports the values, so it can forge any check
+  whose every operand is evaluated there (`abs(f(x) - y) < 1e-6`, `f(7) == 7 * 7`, a truthy
+  check, a statement that must complete) by patching what reports them. Only the literal of
+  `assert f(x) == <literal>` never enters the sandbox: write checks that way where it matters.
 
 The verdict is "all tests pass"; the fraction passed (k / n) is kept as the completion's graded
 score (`Group.scores`), which the `code_tests_passed` reward reads. A sandbox failure (not the
@@ -96,6 +101,8 @@ def split_test_code(test_code: str) -> list[dict[str, Any]]:
 
     >>> [s["kind"] for s in split_test_code("import math\\nassert f(1) == 2\\nassert g()")]
     ['exec', 'check', 'check']
+    >>> [s.get("op") for s in split_test_code("def check(c):\\n    assert c(1)\\ncheck(f)")]
+    [None, 'runs']
     >>> split_test_code("assert f(1) == [1, 2]")[0]["operands"]
     ['f(1)']
     """
@@ -105,13 +112,24 @@ def split_test_code(test_code: str) -> list[dict[str, Any]]:
         raise UserError(f"test_code does not parse: {e.msg} (line {e.lineno})") from None
     steps = []
     for node in tree.body:
-        if not isinstance(node, ast.Assert):
-            steps.append({"kind": "exec", "source": ast.unparse(node)})
-        else:
+        if isinstance(node, ast.Assert):
             steps.append(_check(node.test))
+        elif _runs_checks(node):  # its exception must fail the test, not go unnoticed
+            steps.append({"kind": "check", "op": "runs", "source": ast.unparse(node)})
+        else:
+            steps.append({"kind": "exec", "source": ast.unparse(node)})
     if not any(s["kind"] == "check" for s in steps):
         raise UserError("test_code has no assert statements")
     return steps
+
+
+def _runs_checks(node: ast.stmt) -> bool:
+    """A top-level statement that may check something: an expression statement (a call such as
+    `check(candidate)`), or any statement, other than a definition, with an `assert` inside."""
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Import,
+                         ast.ImportFrom)):
+        return False
+    return isinstance(node, ast.Expr) or any(isinstance(n, ast.Assert) for n in ast.walk(node))
 
 
 def _check(test: ast.expr) -> dict[str, Any]:
@@ -162,6 +180,8 @@ def _untag(value: Any) -> Any:
 def _judge(step: Mapping[str, Any], values: list[Any]) -> bool:
     """One check, decided on plain data in this process."""
     op = step["op"]
+    if op == "runs":  # reported only when the statement completed
+        return True
     if op == "truthy":
         return bool(values[0])
     if op == "falsy":
