@@ -210,3 +210,13 @@ def test_weak_mode_judges_both_test_styles():
         key = json.dumps({"spec": spec, "program": program})
         passed, total = map(int, expected.split("/"))
         assert task.decide("None", key) == (expected == "4/4", "ok", passed / total)
+
+
+def test_an_expected_output_over_the_default_cap_can_pass(sandbox):
+    # 108 KB of expected output: the 64 KiB default cap cut every program off before it.
+    row = {"id": "many", "question": "Print 0..19999.",
+           "tests": [{"stdin": "", "stdout": "\n".join(map(str, range(20_000))) + "\n"}]}
+    task = get_task("code")
+    group = Group(task.problem_from_row(row, 0), [Completion(fenced(
+        "for i in range(20000):\n    print(i)"), 10)], 64)
+    assert verify_groups(task, [group], timeout_s=20)[0].correct == (True,)

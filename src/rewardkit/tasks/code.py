@@ -327,10 +327,14 @@ class CodeTask(Task):
             return None, "error", None
         return all(passed), "ok", sum(passed) / len(passed)  # graded: Group.scores
 
-    def _limits(self, remaining: float) -> Any:
+    def _limits(self, remaining: float, expected_bytes: int = 0) -> Any:
+        """This run's limits; the output cap leaves room for twice the expected output (a
+        test expecting more than the default 64 KiB could never pass)."""
         from rewardkit.sandbox import Limits
 
-        return Limits(wall_s=max(min(self.timeout_s, remaining), 0.05), memory_mb=self.memory_mb)
+        output = max(Limits.output_bytes, 2 * expected_bytes + 1024)
+        return Limits(wall_s=max(min(self.timeout_s, remaining), 0.05), memory_mb=self.memory_mb,
+                      output_bytes=output)
 
     def _run_io(self, sandbox: Any, program: str,
                 tests: list[dict[str, str]]) -> list[bool] | None:
@@ -339,8 +343,8 @@ class CodeTask(Task):
             if remaining <= 0:
                 passed.append(False)
                 continue
-            result = sandbox.run_python(program, stdin=test["stdin"],
-                                        limits=self._limits(remaining))
+            result = sandbox.run_python(program, stdin=test["stdin"], limits=self._limits(
+                remaining, expected_bytes=len(test["stdout"].encode())))
             remaining -= result.wall_s
             if result.base_status == "error":
                 return None
