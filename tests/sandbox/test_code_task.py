@@ -220,3 +220,12 @@ def test_an_expected_output_over_the_default_cap_can_pass(sandbox):
     group = Group(task.problem_from_row(row, 0), [Completion(fenced(
         "for i in range(20000):\n    print(i)"), 10)], 64)
     assert verify_groups(task, [group], timeout_s=20)[0].correct == (True,)
+
+
+def test_debug_output_on_stderr_does_not_fail_a_correct_program(sandbox):
+    # 100 KB on stderr stopped the run ("output_limit") before; stderr past the cap is dropped.
+    task = get_task("code")
+    group = Group(task.problem_from_row(IO_ROW, 0), [Completion(fenced(
+        "import sys\nsys.stderr.write('x' * 100_000)\nprint(sum(map(int, input().split())))"),
+        10)], 64)
+    assert verify_groups(task, [group], timeout_s=20)[0].correct == (True,)

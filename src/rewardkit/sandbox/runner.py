@@ -70,7 +70,7 @@ class Limits:
     pids: int = 32
     file_mb: int = 16
     open_files: int = 64
-    output_bytes: int = 64 * 1024  # per stream
+    output_bytes: int = 64 * 1024  # per stream: more stdout stops the run, more stderr is dropped
     cpu_s: int | None = None
 
     def __post_init__(self) -> None:
@@ -89,9 +89,10 @@ class Limits:
 @dataclass(frozen=True)
 class RunResult:
     """What one run did. `status`: "ok" (exit 0), "runtime_error" (other exit or a signal),
-    "timeout", "memory" (the memory cap was hit), "output_limit" (a stream exceeded its cap;
-    the run was killed), "error" (the sandbox itself failed: not the program's fault). In the
-    weak mode every status ends in ":weak"."""
+    "timeout", "memory" (the memory cap was hit), "output_limit" (stdout exceeded its cap; the
+    run was killed: stderr past the cap is dropped, since a program's debug output is no
+    answer), "error" (the sandbox itself failed: not the program's fault). In the weak mode
+    every status ends in ":weak"."""
 
     status: str
     returncode: int | None
@@ -317,8 +318,8 @@ def _supervise(command: list[str], stdin: bytes, limits: Limits, procs_files: li
 
 def _collect(proc: subprocess.Popen, deadline: float, cap: int
              ) -> tuple[bytes, bytes, str | None]:
-    """Read both streams until they close; stop early at the deadline ("timeout") or when one
-    exceeds `cap` bytes ("output_limit")."""
+    """Read both streams until they close; stop early at the deadline ("timeout") or when
+    stdout exceeds `cap` bytes ("output_limit"). Stderr past `cap` is read and dropped."""
     buffers = {proc.stdout: bytearray(), proc.stderr: bytearray()}
     with selectors.DefaultSelector() as sel:
         for stream in buffers:
@@ -336,7 +337,9 @@ def _collect(proc: subprocess.Popen, deadline: float, cap: int
                 buf += chunk
                 if len(buf) > cap:
                     del buf[cap:]
-                    return bytes(buffers[proc.stdout]), bytes(buffers[proc.stderr]), "output_limit"
+                    if key.fileobj is proc.stdout:
+                        return (bytes(buffers[proc.stdout]), bytes(buffers[proc.stderr]),
+                                "output_limit")
     # Both streams closed: the program is ending; give it until the deadline to exit.
     try:
         proc.wait(timeout=max(0.0, deadline - time.monotonic()))
