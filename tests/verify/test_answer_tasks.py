@@ -191,10 +191,11 @@ def test_toolcall_cases_a_fuzzer_found():
     assert judge("toolcall", None, deep + "</tool_call>", huge, meta=gold) == [False, False]
 
 
-def test_toolcall_blocks_are_found_in_linear_time():
+def test_toolcall_block_scans_on_unclosed_openings():
     from rewardkit.tasks.toolcall import fenced_blocks, tagged_blocks
 
-    # Quadratic before (a regex scanning to the end from every opening): 16.6 s and 3.3 s.
+    # Results only (speed is not asserted here): the regexes these replaced took 16.6 s and
+    # 3.3 s on these inputs, the scans 0.2 ms (measured by hand).
     assert tagged_blocks("<tool_call>" * 20_000) == []
     assert fenced_blocks("```" + "\n" * 30_000) == []
 

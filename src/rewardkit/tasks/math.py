@@ -99,8 +99,8 @@ def boxed_answers(text: str) -> list[str] | None:
 def _normal(answer: str) -> str:
     """`answer` as compared with the gold as written: without spacing (but a space between two
     word characters stays one space), `\\left`/`\\right`, a trailing period, `\\dfrac`."""
-    s = _LEFT_RIGHT.sub("", " ".join(_SPACING.sub(" ", answer).split()))
-    s = _LOOSE_SPACE.sub("", " ".join(s.split())).removesuffix(".").rstrip()
+    s = " ".join(_LEFT_RIGHT.sub("", _SPACING.sub(" ", answer)).split())  # one space per run
+    s = _LOOSE_SPACE.sub("", s).removesuffix(".").rstrip()
     return s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
 
 

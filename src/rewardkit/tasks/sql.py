@@ -42,7 +42,9 @@ from rewardkit.tasks.base import Defer, Task, Verdict, answer_region
 from rewardkit.types import Problem
 
 _FENCE = re.compile(r"```[ \t]*sql[ \t]*\n(.*?)```", re.DOTALL | re.IGNORECASE)
-_COMMENT = re.compile(r"--[^\n]*|/\*.*?\*/", re.DOTALL)
+# A quoted string or name, a comment (each to its end, or to the end of an unclosed one), or one
+# other character
+_SQL_TOKEN = re.compile(r"'[^']*'?|\"[^\"]*\"?|`[^`]*`?|--[^\n]*|/\*.*?(?:\*/|\Z)|.", re.DOTALL)
 MAX_MATCHED_ROWS = 500  # rows matched pairwise when sorting cannot pair them (near-equal reals)
 REL_TOL, ABS_TOL = 1e-6, 1e-9
 MAX_PERMUTED_COLUMNS = 6
@@ -61,33 +63,31 @@ def last_sql_block(text: str) -> str | None:
 
 
 def has_top_level_order_by(sql: str) -> bool:
-    """Whether ORDER BY appears outside parentheses and quotes (the outer query orders rows).
+    """Whether ORDER BY appears outside parentheses, quotes and comments (the outer query
+    orders rows).
 
     >>> has_top_level_order_by("SELECT * FROM (SELECT x FROM t ORDER BY x)")
     False
-    >>> has_top_level_order_by("SELECT x FROM t WHERE s = 'order by' ORDER BY x DESC")
+    >>> has_top_level_order_by("SELECT x FROM t WHERE s = 'a--b' ORDER BY x DESC")
     True
     """
-    depth, quote, outer = 0, "", []
-    sql = _COMMENT.sub(" ", sql)  # outside quotes only in practice: a gold query is ours
-    for ch in sql:
-        if quote:
-            quote = "" if ch == quote else quote
-            outer.append(" ")
-        elif ch in "'\"`":
-            quote = ch
+    depth, outer = 0, []
+    for token in _SQL_TOKEN.findall(sql):
+        if len(token) > 1:  # a quoted name or string, or a comment
             outer.append(" ")
         else:
-            depth += {"(": 1, ")": -1}.get(ch, 0)
-            outer.append(ch if depth == 0 else " ")
+            depth += {"(": 1, ")": -1}.get(token, 0)
+            outer.append(token if depth == 0 else " ")
     return re.search(r"\border\s+by\b", "".join(outer), re.IGNORECASE) is not None
 
 
 def _sort_key(value: Any) -> tuple:
     if value is None:
         return (0, 0)
-    if isinstance(value, (int, float)):
-        return (1, round(float(value), 6) if math.isfinite(value) else float(value))
+    if isinstance(value, int):  # exact, as integers compare
+        return (1, value)
+    if isinstance(value, float):
+        return (1, round(value, 6) if math.isfinite(value) else value)
     if isinstance(value, str):
         return (2, value)
     return (3, bytes(value))
@@ -118,7 +118,7 @@ def _rows_match(gold: Sequence[tuple], pred: Sequence[tuple], ordered: bool) -> 
         return True
     # Reals within the tolerance can round to either side of a sort key's 6th decimal, and so
     # be paired with the wrong row: pair each gold row with any unused equal one instead.
-    if len(gold) > MAX_MATCHED_ROWS:
+    if len(gold) > MAX_MATCHED_ROWS or not any(isinstance(v, float) for r in gold for v in r):
         return False
     unused = list(pred)
     for g in gold:
