@@ -23,13 +23,16 @@ Verdicts: plain integers, decimals and simple fractions (`3`, `-0.25`, `1,000`, 
 `3 \\times 4 - 2`), on both sides compare exactly in the caller's process, without sympy; an
 answer written exactly as the gold (up to spacing, `\\left`/`\\right`, `\\dfrac`; a space
 between two letters, digits or periods counts: "1 2/5" is not "12/5") is correct there too.
-Everything else is deferred to a worker, which calls math-verify as `verify(gold, prediction)`
-(the order matters: an interval gold must not accept an echoed inequality) with math-verify's
-own SIGALRM timeouts off; the pool's deadline stops it instead. Before parsing, `\\mathrm{e}`,
-`\\mathrm{i}`, `\\mathrm{d}` become plain letters, and a side whose LaTeX parse fell back to a
-partial string counts as unparsed (a wrong reply, or an unparseable gold): math-verify 0.9.0
-then matches the numbers it saw, so `verify(parse("$1-\\frac{1}{\\mathrm{e}}$"),
-parse("$1+\\frac{1}{\\mathrm{e}}$"))` is True.
+A reply whose numeric value is far from the gold's is wrong there too, when both are closed
+forms such as `\\frac{\\sqrt{3}}{3}`, `1+274i` or `6r^2-4r-24` (see `closed_form`: letters
+take fixed values, and a notation math-verify may read two ways is read both ways); values
+that agree are never judged correct that way. Everything else is deferred to a worker, which
+calls math-verify as `verify(gold, prediction)` (the order matters: an interval gold must not
+accept an echoed inequality) with math-verify's own SIGALRM timeouts off; the pool's deadline
+stops it instead. Before parsing, `\\mathrm{e}`, `\\mathrm{i}`, `\\mathrm{d}` become plain
+letters, and a side whose LaTeX parse fell back to a partial string counts as unparsed (a
+wrong reply, or an unparseable gold): math-verify 0.9.0 then matches the numbers it saw, so
+`verify(parse("$1-\\frac{1}{\\mathrm{e}}$"), parse("$1+\\frac{1}{\\mathrm{e}}$"))` is True.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from typing import Any, NamedTuple
 
 from rewardkit.registry import TASKS
 from rewardkit.tasks.base import Defer, Task, Verdict, answer_region
+from rewardkit.tasks.closed_form import Reading, far_apart, readings
 
 MAX_BOXES = 20
 MAX_ANSWER_CHARS = 2_000
@@ -227,6 +231,7 @@ class MathGold(NamedTuple):
     number: Fraction | None  # exact value when it is a simple number or arithmetic of them
     single_valued: bool  # no top-level list separator
     normal: str  # as written, minus spacing and \left/\right (see _normal)
+    readings: tuple[Reading, ...] | None  # numeric values of a closed form (see closed_form)
 
 
 class MathTask(Task):
@@ -239,7 +244,7 @@ class MathTask(Task):
             return None
         answer = answer.strip()
         single = not _top_level_separators(answer) and not _ALTERNATIVES.search(answer)
-        return MathGold(answer, exact_value(answer), single, _normal(answer))
+        return MathGold(answer, exact_value(answer), single, _normal(answer), readings(answer))
 
     def extract_answer(self, text: str) -> str | None:
         boxes = boxed_answers(answer_region(text))
@@ -270,6 +275,8 @@ class MathTask(Task):
             return answer, (number == gold.number, "ok")
         if _normal(answer) == gold.normal:  # the gold as written: correct without parsing
             return answer, (True, "ok")
+        if far_apart(gold.readings, readings(answer)):
+            return answer, (False, "ok")
         return answer, Defer(f"\\boxed{{{answer}}}")
 
     def check(self, gold: MathGold, text: str) -> Verdict:
