@@ -62,6 +62,7 @@ def test_readings_by_hand(answer, expected):
     "2(3)", "-23 (30)", "(-5)56262",  # latex2sympy sums these
     "f(x)", "x2",  # a function; a name
     "\\frac123", "2^34", "\\frac{1}{2}3",  # brace-less arguments latex2sympy reads otherwise
+    "\\frac 1 x", "\\frac{x}y",  # 1 there, and unparsed
     "1/2x",  # 1/(2x) there
     "{y}",  # a set there
     "14^\\circ 3",  # 14 + 3 there

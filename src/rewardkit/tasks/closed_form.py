@@ -25,11 +25,11 @@ latex2sympy2_extended 1.11, as pinned):
   Everything else gives None and goes to math-verify: commas, sets, intervals, `=`, functions,
   `\text`, runs of letters (words and units). So do the forms latex2sympy reads otherwise than
   LaTeX, found by comparing the two on generated answers (`tests/verify/test_closed_form.py`):
-  `\frac123` (1/23 there) and `2^34` (2^34); a digit after a closing brace; a bracket beside a
-  number (`2(3)` and `(-5)6` are sums there); a letter before a bracket or a number (`f(x)` is a
-  function); `1/2x` (1/(2x)); `14^\circ 3` (17); a brace group (`{y}` is a set); a unit letter
-  at the end (`18t` is 18: the letters of `_UNIT_LETTERS`); stacked powers; more than one mixed
-  number.
+  `\frac123` (1/23 there), `2^34` (2^34), `\frac 1 x` (1) and `\frac{x}y` (unparsed); a digit
+  after a closing brace; a bracket beside a number (`2(3)` and `(-5)6` are sums there); a letter
+  before a bracket or a number (`f(x)` is a function); `1/2x` (1/(2x)); `14^\circ 3` (17); a
+  brace group (`{y}` is a set); a unit letter at the end (`18t` is 18: the letters of
+  `_UNIT_LETTERS`); stacked powers; more than one mixed number.
 
 >>> [r.value for r in readings("11 \\sqrt{5} + 11")]
 [(35.59674775249769+0j)]
@@ -57,9 +57,10 @@ MAX_EXPONENT = 200
 _SPACING = re.compile(r"\\[!,;: ]|~|\\(?:left|right)(?![A-Za-z])")
 _SPACED_DIGITS = re.compile(r"[\d.]\s+[\d.]", re.ASCII)
 _DIGIT_AFTER_BRACE = re.compile(r"\}\s*\d", re.ASCII)
+_SPACED_FRAC = re.compile(r"\\[dt]?frac\s*[A-Za-z0-9]\s", re.ASCII)  # \frac 1 x is 1 there
 _TOKEN = re.compile(r"\s*(?:(\d+(?:\.\d+)?|\.\d+)|\\([dt]?frac|sqrt|pi|cdot|times|div|circ|%)"
                     r"(?![A-Za-z])|([A-Za-z])|([-+*/^(){}\[\]]))", re.ASCII)
-_UNREAD_LETTERS = frozenset("eEI")
+_UNREAD_LETTERS = frozenset("eEI")  # Euler's number (or a symbol equated with it); sympy's I
 # Letters latex2sympy2_extended 1.11's normalisation drops as units at the end of an answer
 # after a digit, a brace or a space ("18t" is 18 there): an answer ending in one is not read.
 _UNIT_LETTERS = frozenset("cdghlmost")
@@ -244,7 +245,11 @@ class _Parser:
             if text == "pi":
                 return ("pi",)
             if text.endswith("frac"):
-                return ("frac", self.argument(pair=True), self.argument())
+                braced = self.at("op", "{")
+                numerator = self.argument(pair=True)
+                if braced and not self.at("op", "{"):
+                    raise _Unread  # \\frac{x}y: latex2sympy leaves it unparsed
+                return ("frac", numerator, self.argument())
             if text == "sqrt":
                 index = None
                 if self.at("op", "["):
@@ -358,7 +363,7 @@ def readings(answer: str) -> tuple[Reading, ...] | None:
     """The answer's value under each reading (see the module docstring), or None if it is
     outside the grammar or too large."""
     if (len(answer) > MAX_CHARS or _SPACED_DIGITS.search(answer)
-            or _DIGIT_AFTER_BRACE.search(answer)):
+            or _DIGIT_AFTER_BRACE.search(answer) or _SPACED_FRAC.search(answer)):
         return None
     try:
         tokens = _tokens(_SPACING.sub(" ", answer))
