@@ -22,7 +22,9 @@ def test_completion_from_vllm_stop_and_length():
     assert (c.num_tokens, c.finish_reason, c.token_ids) == (3, "stop", (5, 6, 1))
     c = completion_from_vllm(_out([5, 6], "length"))
     assert (c.num_tokens, c.finish_reason, c.truncated) == (2, "length", True)
-    assert completion_from_vllm(_out([5], "abort")).finish_reason == "length"
+    for reason in ("abort", "error"):  # no sample of the policy: never a reward's input
+        with pytest.raises(RuntimeError, match=f"finish_reason='{reason}'"):
+            completion_from_vllm(_out([5], reason))
 
 
 def test_completion_from_vllm_picks_sampled_token_logprob():
@@ -51,13 +53,33 @@ def test_vllm_sampler_end_to_end(tmp_path):
     torch = pytest.importorskip("torch")
     if not torch.cuda.is_available():
         pytest.skip("vLLM needs CUDA")
-    from rewardkit.models.tiny import build_tiny_model
+    from transformers import AutoModelForCausalLM
 
-    path = build_tiny_model(tmp_path / "m", layers=2, hidden=64, heads=4)
-    s = VLLMSampler(str(path), gpu_memory_utilization=0.2, max_model_len=256)
+    from rewardkit.models.tiny import build_tiny_model
+    from rewardkit.sampling.vllm import _in_process_model
+
+    # head size 32: vLLM 0.11's FlashAttention takes 32-256
+    path = build_tiny_model(tmp_path / "m", layers=2, hidden=128, heads=4)
+    s = VLLMSampler(str(path), gpu_memory_utilization=0.2, max_model_len=256, dtype="float32")
+    assert _in_process_model(s.llm) is not None
     p = SamplingParams(n=3, max_new_tokens=16, temperature=1.0, seed=1, return_logprobs=True)
     a = s.sample(["hi", "2+2="], p)
     assert [len(g) for g in a] == [3, 3]
     for c in (c for g in a for c in g):
         assert c.num_tokens == len(c.token_ids) == len(c.logprobs) <= 16
     assert len({c.token_ids for c in a[0]}) > 1
+
+    # weight sync: after load_weights from other weights, vLLM's log-probs are those weights'
+    other = AutoModelForCausalLM.from_pretrained(path, torch_dtype=torch.float32).cuda()
+    with torch.no_grad():
+        for q in other.parameters():
+            q.add_(torch.randn_like(q) * 0.5)
+    s.load_weights(other)
+    (c,) = s.sample(["2+2="], SamplingParams(n=1, max_new_tokens=8, seed=2,
+                                            return_logprobs=True))[0]
+    prompt = s.encode("2+2=")
+    ids = torch.tensor([prompt + list(c.token_ids)], device="cuda")
+    with torch.no_grad():
+        logp = other(ids).logits.float().log_softmax(-1)[0, len(prompt) - 1:-1]
+    expected = logp.gather(-1, ids[0, len(prompt):, None])[:, 0].tolist()
+    assert max(abs(x - y) for x, y in zip(c.logprobs, expected)) < 1e-2

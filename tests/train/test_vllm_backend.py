@@ -29,6 +29,9 @@ class FakeEngineModel:
         self.model = model
         self.loads = 0
 
+    def parameters(self):
+        return self.model.parameters()
+
     def load_weights(self, weights):
         self.model.load_state_dict(dict(weights))
         self.loads += 1
@@ -55,6 +58,7 @@ class FakeLLM:
 
     def reset_prefix_cache(self):
         self.resets += 1
+        return True
 
     @torch.no_grad()
     def generate(self, requests, sampling_params, use_tqdm=True):
@@ -111,6 +115,7 @@ def test_vllm_backend_trains_with_token_ids_seeds_and_weight_sync(make_config, t
     assert len(set(engine.seeds[:8])) == 8 and len(set(engine.seeds[8:])) == 8
     # weights copied after every update, and the prefix cache dropped with them
     assert engine.engine_model.loads == engine.resets == 2
+    assert engine.options["seed"] == cfg.seed  # vLLM's reseeding of the globals is the run's
     _, ckpt = latest_checkpoint(tmp_path / "run")
     saved = load_file(ckpt / "model.safetensors")
     for name, p in engine.hf.state_dict().items():
@@ -128,6 +133,55 @@ def test_vllm_engine_gets_the_trainers_tokenizer_and_chat_template(tiny_model, f
     sampler.sample(["1+2="], SamplingParams(n=2, max_new_tokens=3, seed=5))
     expected = encode_prompt_ids(trainer_tok, "1+2=", chat_template=False)
     assert fake_vllm[0].requests == [expected, expected]
+
+
+def _sampler_over(llm, monkeypatch):
+    from rewardkit.sampling.vllm import VLLMSampler
+
+    monkeypatch.setattr(vllm_module, "_import_vllm", lambda: SimpleNamespace())
+    return VLLMSampler("unused", llm=llm, tokenizer=SimpleNamespace(eos_token_id=None))
+
+
+def test_weights_reach_the_engine_in_its_dtype_one_tensor_at_a_time(monkeypatch):
+    received = []
+
+    class EngineModel:
+        def parameters(self):
+            yield torch.zeros(1, dtype=torch.bfloat16)
+
+        def load_weights(self, weights):
+            assert not isinstance(weights, (list, tuple, dict))  # streamed, not a full copy
+            received.extend((name, t.dtype) for name, t in weights)
+
+    worker = SimpleNamespace(model_runner=SimpleNamespace(model=EngineModel()))
+    llm = SimpleNamespace(llm_engine=SimpleNamespace(model_executor=SimpleNamespace(
+        driver_worker=SimpleNamespace(worker=worker))), reset_prefix_cache=lambda: True)
+    policy = torch.nn.Linear(2, 2)  # fp32 master weights
+    _sampler_over(llm, monkeypatch).load_weights(policy)
+    assert received == [("weight", torch.bfloat16), ("bias", torch.bfloat16)]
+
+
+def test_weight_sync_refuses_an_engine_it_cannot_reach_or_a_stale_cache(monkeypatch):
+    elsewhere = SimpleNamespace(llm_engine=SimpleNamespace(), reset_prefix_cache=lambda: True)
+    with pytest.raises(RuntimeError, match="needs the engine in this process"):
+        _sampler_over(elsewhere, monkeypatch).load_weights(torch.nn.Linear(2, 2))
+    model = SimpleNamespace(parameters=lambda: iter([torch.zeros(1)]),
+                            load_weights=lambda weights: list(weights))
+    stale = SimpleNamespace(llm_engine=SimpleNamespace(model_executor=SimpleNamespace(
+        driver_worker=SimpleNamespace(model_runner=SimpleNamespace(model=model)))),
+        reset_prefix_cache=lambda: False)
+    with pytest.raises(RuntimeError, match="did not reset its prefix cache"):
+        _sampler_over(stale, monkeypatch).load_weights(torch.nn.Linear(2, 2))
+
+
+def test_vllm_with_several_training_processes_is_refused_before_a_model_loads(make_config):
+    from rewardkit.train.dist import Dist
+    from rewardkit.train.run import build_policy
+
+    cfg = load_config(make_config(model="no/such/model"), ["sampling.backend=vllm"])
+    with pytest.raises(UserError, match="vllm runs one engine in one training process; this "
+                                        "run has 2"):
+        build_policy(cfg, Dist(rank=0, world=2), None, weights_from=None)
 
 
 def test_vllm_backend_errors_are_user_errors(make_config, tmp_path, monkeypatch):

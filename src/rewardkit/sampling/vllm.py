@@ -19,8 +19,20 @@ Same conventions as `HFSampler` (see `sampling/hf.py`), with these vLLM specific
   function as HFSampler (`sampling.base.encode_prompt_ids`) and, in training, the trainer's own
   tokenizer: sampled and trained prompt ids are the same by construction.
 - After an optimizer step, push the policy's weights with `load_weights(model)` (the trainer
-  does, `sampling.backend: vllm`). The engine this class builds runs in the trainer's process
-  (`VLLM_ENABLE_V1_MULTIPROCESSING=0`, as TRL's colocate mode), so that is an in-process copy.
+  does, `sampling.backend: vllm`): an in-process copy, cast to the engine's dtype, then the
+  prefix cache is reset. The engine this class builds runs in the trainer's process: it sets
+  `VLLM_ENABLE_V1_MULTIPROCESSING=0` (TRL's colocate mode gets the same from vLLM's
+  "external_launcher" backend). An `llm=` running in other processes cannot take the copy, and
+  `load_weights` says so. One training process only: with several, every rank's engine would
+  land on the first GPU (the trainer refuses that combination).
+- vLLM seeds the process's global RNGs when its engine starts; `seed` (the trainer passes its
+  run seed) makes that reseeding the run's own.
+- A request that ends other than by "stop" or "length" (vLLM's "abort", "error") raises: its
+  output is no sample of the policy.
+
+Checked against vLLM 0.11.0, 0.25.1 (TRL's upper bound) and 0.34.0 by reading their source
+(no vLLM runs here): the arguments, prompt and output formats, `logprobs_mode` values, the
+in-process model's path and `load_weights` naming used below exist in all three.
 """
 
 from __future__ import annotations
@@ -62,9 +74,11 @@ def request_seed(seed: int, prompt_index: int, completion_index: int) -> int:
 def completion_from_vllm(output: Any, *, eos_token_ids: Iterable[int] = ()) -> Completion:
     """One vLLM `CompletionOutput` -> Completion (num_tokens = generated tokens incl. EOS)."""
     ids = tuple(int(t) for t in output.token_ids)
-    # vLLM reports "stop" for EOS / stop strings / stop tokens and "length" at max_tokens;
-    # anything else (e.g. "abort") is treated as cut off.
+    # vLLM reports "stop" for EOS / stop strings / stop tokens and "length" at max_tokens or
+    # the model's context; None only for an unfinished request.
     reason = output.finish_reason
+    if reason not in ("stop", "length", None):
+        raise RuntimeError(f"vLLM ended a request with finish_reason={reason!r}")
     finish = "stop" if reason == "stop" else "length"
     if reason is None and ids and ids[-1] in set(eos_token_ids):
         finish = "stop"
@@ -97,6 +111,7 @@ class VLLMSampler:
         max_model_len: int | None = None,
         enable_prefix_caching: bool = True,
         tokenizer: Any = None,
+        seed: int = 0,
     ) -> None:
         if logprobs_at not in ("policy", "sampling"):
             raise ValueError(f"logprobs_at must be 'policy' or 'sampling', not {logprobs_at!r}")
@@ -104,7 +119,7 @@ class VLLMSampler:
         self.chat_template = chat_template
         self.stop = tuple(s for s in stop if s)
         if llm is None:
-            os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")  # engine in process
+            os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"  # the engine in this process
             llm = self._vllm.LLM(
                 model=model,
                 dtype=dtype,
@@ -112,6 +127,7 @@ class VLLMSampler:
                 max_model_len=max_model_len,
                 enable_prefix_caching=enable_prefix_caching,
                 logprobs_mode="raw_logprobs" if logprobs_at == "policy" else "processed_logprobs",
+                seed=seed,
             )
         self.llm = llm
         # the trainer passes its own tokenizer: one source of prompt ids for both sides
@@ -151,21 +167,21 @@ class VLLMSampler:
 
     def load_weights(self, model: Any) -> None:
         """Copy a (training) transformers model's weights into the vLLM engine, in process:
-        the model's `load_weights` takes HF parameter names and casts to the engine's dtype.
-        Then the prefix cache is reset (its keys/values came from the old weights).
-
-        The in-process model sits at a path that moved between vLLM versions; where none is
-        found (a multiprocess engine) the copy runs on every worker through `collective_rpc`.
-        """
-        weights = [(name, p.detach()) for name, p in model.state_dict().items()]
+        the engine model's `load_weights` takes HF parameter names (vLLM maps them onto its
+        fused layers and skips a tied `lm_head`). Tensors are cast to the engine's dtype one at
+        a time (no second full copy; vLLM would warn once per parameter on fp32 into bf16).
+        Then the prefix cache is reset: its keys and values came from the old weights."""
         engine_model = _in_process_model(self.llm)
-        if engine_model is not None:
-            engine_model.load_weights(weights)
-        else:
-            self.llm.collective_rpc(lambda w: w.model_runner.model.load_weights(weights))
-        reset = getattr(self.llm, "reset_prefix_cache", None)
-        if reset is not None:
-            reset()
+        if engine_model is None:
+            raise RuntimeError(
+                "VLLMSampler.load_weights needs the engine in this process "
+                "(VLLM_ENABLE_V1_MULTIPROCESSING=0 before the LLM is built); this LLM runs "
+                "its model elsewhere")
+        dtype = next(engine_model.parameters()).dtype
+        engine_model.load_weights(
+            (name, p.detach().to(dtype)) for name, p in model.state_dict().items())
+        if self.llm.reset_prefix_cache() is False:  # vLLM: False when it could not reset
+            raise RuntimeError("vLLM did not reset its prefix cache after a weight update")
 
 
 def _in_process_model(llm: Any) -> Any:

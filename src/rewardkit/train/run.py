@@ -52,7 +52,8 @@ def make_sampler(model: Any, tokenizer: Any, cfg: TrainConfig, *,
 
         try:
             return VLLMSampler(cfg.model, tokenizer=tokenizer, chat_template=s.chat_template,
-                               gpu_memory_utilization=s.vllm_gpu_memory_utilization)
+                               gpu_memory_utilization=s.vllm_gpu_memory_utilization,
+                               seed=cfg.seed)
         except ImportError as e:
             raise UserError(f"sampling.backend: vllm: {e}") from None
     from rewardkit.sampling.hf import HFSampler
@@ -104,6 +105,10 @@ def build_policy(cfg: TrainConfig, dist: Dist, sampler: Sampler | None, *,
                  weights_from: Path | None) -> Policy:
     """The policy `cfg.model` names (resumed weights from `weights_from`), its reference when
     there is a KL term, and the sampler (the given one, else the one the config names)."""
+    if cfg.sampling.backend == "vllm" and dist.world > 1:  # before a model loads
+        raise UserError(f"sampling.backend: vllm runs one engine in one training process; "
+                        f"this run has {dist.world} (every rank's engine would take the first "
+                        "GPU). Use sampling.backend: hf with accelerate launch")
     # fp32 weights unless asked otherwise; matrix products in bf16 (autocast) where native.
     dtype, autocast = training_precision(cfg.dtype, cfg.autocast, dist.device,
                                          lora_rank=cfg.lora_rank)
