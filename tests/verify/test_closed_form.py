@@ -53,6 +53,7 @@ def values(answer: str) -> list[complex]:
     ("2\\sqrt{3}", [2 * math.sqrt(3)]),  # an integer before a surely irrational root
     ("X + x", [2 * X]),  # latex2sympy lower-cases symbols
     ("1\\,000", None),
+    ("1 + 50 \\%", [51, 1.5]),  # one space before \\% is still the percent token
     ("\\left(1+2\\right)", [3]),
 ])
 def test_readings_by_hand(answer, expected):
@@ -82,6 +83,9 @@ def test_readings_by_hand(answer, expected):
     "(2)(3)", "3\\sqrt{4}", "2\\,3\\,4", "\\frac{2}{2}(3)",  # sums there, not products
     "1\\!2", "3~ 2", "\\frac{1}{2} .5", "2+ 30 ^ \\circ", "\\sqrt[4]3",  # normalised otherwise
     "\\left5 + 3", "d\\pi", "d \\tfrac16", "\\pi(x)", "t^{-1}(x)", "--2", "(x + a )",
+    "2^{T}", "x^T + 1",  # the transpose there: 2^{T} is 2
+    "1 + 50\\,\\%", "1 + 30^{\\,\\circ}", "30^{\\circ }",  # no percent or degree token there
+    "\\sqrt\\,{4} + 6", "\\frac7\\,{2} + 8", "- 5\\ ",  # its rewrites take the \\ as an argument
     "1/0", "\\frac{1}{0}", "0^{-1}", "10^{300}", "2^{1000}",
     "(" * 40 + "1" + ")" * 40, "1+" * 200 + "1",
 ])
@@ -162,7 +166,7 @@ def _answer(rng: random.Random, depth: int = 0) -> str:
                 f"{{{sub()}}}{rng.randint(1, 9)}", f"{{{rng.randint(1, 12)}}}{{{rng.randint(1, 6)}}}",
                 f" {rng.randint(1, 9)} {rng.choice(LETTERS)}"])
         if c < 0.72:
-            return "\\sqrt" + rng.choice([f"{{{sub()}}}", str(rng.randint(1, 9)),
+            return rng.choice(["\\sqrt", "\\sqrt\\,"]) + rng.choice([f"{{{sub()}}}", str(rng.randint(1, 9)),
                                           f"[{rng.randint(2, 3)}]{{{sub()}}}",
                                           f"[{rng.randint(2, 3)}]{rng.randint(1, 9)}"])
         if c < 0.84:
@@ -176,11 +180,11 @@ def _answer(rng: random.Random, depth: int = 0) -> str:
         c = rng.random()
         if c < 0.15:
             a += "^" + rng.choice([f"{{{sub()}}}", str(rng.randint(0, 9)), rng.choice(LETTERS),
-                                   f"{{{rng.randint(-2, 3)}}}"])
+                                   f"{{{rng.randint(-2, 3)}}}", "T", "{T}"])
         elif c < 0.2:
-            a += rng.choice(["^\\circ", "^{\\circ}", " ^ \\circ"])
+            a += rng.choice(["^\\circ", "^{\\circ}", " ^ \\circ", "^{\\,\\circ}", "^{\\circ }"])
         elif c < 0.23:
-            a += "\\%"
+            a += rng.choice(["\\%", " \\%", "\\,\\%"])
         return rng.choice(["", "", "", "", "-", "--", "+"]) + a
 
     out = factor()

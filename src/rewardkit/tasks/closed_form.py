@@ -39,7 +39,10 @@ latex2sympy2_extended 1.11, as pinned):
   bracket after a letter, pi or a power (`f(x)`, `\pi(x)`, `f^{-1}(x)` are functions), a number
   after a letter, a bracket or a number, `--2`, `14^\circ 3` (17), a brace group (`{y}` is a
   set), a unit at the end (`18t` is 18; its unit pattern's unescaped dots also drop `a )`),
-  stacked powers, more than one chain ending in a fraction.
+  stacked powers, more than one chain ending in a fraction, `^T` (the transpose: `2^{T}` is 2),
+  `\%` and `\circ` other than as its tokens write them (`50\%`, `50 \%`, `^\circ`, `^{\circ}`),
+  spacing right after `\sqrt` or `\frac`. Where latex2sympy cannot parse an answer, math-verify
+  falls back to a number picked from its text, so a form it cannot parse is no safe form here.
 
 >>> [r.value for r in readings("11 \\sqrt{5} + 11")]
 [(35.59674775249769+0j)]
@@ -70,7 +73,21 @@ _TOLERANCE = 1e-9  # how near a value must be to count as possibly an integer, r
 # whitespace after `^` does not parse, `d\pi` is one symbol (a differential), a brace-less
 # `\frac` argument before a space takes the space (`\frac 1 x` is 1). (`\!`, deleted there so
 # that 1\!2 is 12, and `~` are no tokens here.)
-_REFUSED = re.compile(r"\s\.|\^\s|\^\{\s|d\s*\\|\\[dt]?frac\s*[A-Za-z0-9]\s", re.ASCII)
+_REFUSED = re.compile(
+    r"\s\.|\^\s|\^\{\s|d\s*\\|\\[dt]?frac\s*[A-Za-z0-9]\s"
+    # Spacing right after \sqrt or \frac, or between brace-less arguments: its rewrites take the
+    # next raw character as the argument (\sqrt\,{4} becomes \sqrt{\},4, which does not parse)
+    r"|\\(?:[dt]?frac|sqrt)(?:\s*\w)?\s*\\[,;: ]"
+    r"|\^\{?T"  # ^T and ^{T} are the transpose: 2^{T} is 2
+    r"|\\\s*$",  # a trailing backslash-space
+    re.ASCII)
+# The percent and degree signs are lexer tokens there only as written: a number, at most one
+# whitespace character, \%; ^\circ or ^{\circ}. Anything else fails to parse, and math-verify
+# then falls back to a number picked from the text.
+_PERCENT = re.compile(r"\\%")
+_PERCENT_TOKEN = re.compile(r"\d\s?\\%", re.ASCII)
+_DEGREE = re.compile(r"\\circ")
+_DEGREE_TOKEN = re.compile(r"\^\\circ|\^\{\\circ\}")
 _SPACING = re.compile(r"\\[,;: ]")
 _ROUND_LEFT_RIGHT = re.compile(r"\\left\(|\\right\)")
 _SPACED_DIGITS = re.compile(r"[\d.]\s+[\d.]", re.ASCII)
@@ -451,7 +468,9 @@ class Reading(NamedTuple):
 def readings(answer: str) -> tuple[Reading, ...] | None:
     """The answer's value under each reading (see the module docstring), or None if it is
     outside the grammar or too large."""
-    if len(answer) > MAX_CHARS or _REFUSED.search(answer):
+    if (len(answer) > MAX_CHARS or _REFUSED.search(answer)
+            or len(_PERCENT.findall(answer)) != len(_PERCENT_TOKEN.findall(answer))
+            or len(_DEGREE.findall(answer)) != len(_DEGREE_TOKEN.findall(answer))):
         return None
     text = _SPACING.sub(" ", _ROUND_LEFT_RIGHT.sub(lambda m: m[0][-1], answer))
     if _SPACED_DIGITS.search(text) or _DIGIT_AFTER_BRACE.search(text) or _UNIT_END.search(text):
