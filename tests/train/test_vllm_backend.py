@@ -159,6 +159,11 @@ def test_weights_reach_the_engine_in_its_dtype_one_tensor_at_a_time(monkeypatch)
     policy = torch.nn.Linear(2, 2)  # fp32 master weights
     _sampler_over(llm, monkeypatch).load_weights(policy)
     assert received == [("weight", torch.bfloat16), ("bias", torch.bfloat16)]
+    # the model config's dtype wins: a quantized engine's parameters do not show it
+    llm.llm_engine.model_config = SimpleNamespace(dtype=torch.float16)
+    received.clear()
+    _sampler_over(llm, monkeypatch).load_weights(policy)
+    assert received == [("weight", torch.float16), ("bias", torch.float16)]
 
 
 def test_weight_sync_refuses_an_engine_it_cannot_reach_or_a_stale_cache(monkeypatch):

@@ -169,7 +169,8 @@ class VLLMSampler:
         """Copy a (training) transformers model's weights into the vLLM engine, in process:
         the engine model's `load_weights` takes HF parameter names (vLLM maps them onto its
         fused layers and skips a tied `lm_head`). Tensors are cast to the engine's dtype one at
-        a time (no second full copy; vLLM would warn once per parameter on fp32 into bf16).
+        a time (no second full copy; vLLM would warn once per parameter on fp32 into bf16):
+        its model config's dtype, which a quantized model's parameters do not show.
         Then the prefix cache is reset: its keys and values came from the old weights."""
         engine_model = _in_process_model(self.llm)
         if engine_model is None:
@@ -177,11 +178,20 @@ class VLLMSampler:
                 "VLLMSampler.load_weights needs the engine in this process "
                 "(VLLM_ENABLE_V1_MULTIPROCESSING=0 before the LLM is built); this LLM runs "
                 "its model elsewhere")
-        dtype = next(engine_model.parameters()).dtype
+        dtype = _engine_dtype(self.llm, engine_model)
         engine_model.load_weights(
             (name, p.detach().to(dtype)) for name, p in model.state_dict().items())
         if self.llm.reset_prefix_cache() is False:  # vLLM: False when it could not reset
             raise RuntimeError("vLLM did not reset its prefix cache after a weight update")
+
+
+def _engine_dtype(llm: Any, engine_model: Any) -> Any:
+    """The dtype the engine computes in: `llm_engine.model_config.dtype` (vLLM 0.11-0.34), else
+    the dtype of the engine model's first parameter."""
+    import torch
+
+    dtype = getattr(getattr(getattr(llm, "llm_engine", None), "model_config", None), "dtype", None)
+    return dtype if isinstance(dtype, torch.dtype) else next(engine_model.parameters()).dtype
 
 
 def _in_process_model(llm: Any) -> Any:
