@@ -52,7 +52,7 @@ def values(answer: str) -> list[complex]:
     ("2\\frac{1}{2}x", [X]),  # 2 times x/2: the rest is no number
     ("2\\sqrt{3}", [2 * math.sqrt(3)]),  # an integer before a surely irrational root
     ("X + x", [2 * X]),  # latex2sympy lower-cases symbols
-    ("1\\,000", None),
+    ("1\\,000", None),  # digits side by side are not read (latex2sympy may add them)
     ("1 + 50 \\%", [51, 1.5]),  # one space before \\% is still the percent token
     ("\\left(1+2\\right)", [3]),
 ])
