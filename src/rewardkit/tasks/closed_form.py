@@ -273,7 +273,7 @@ class _Parser:
             self.pos += 1
             if text in _UNREAD_LETTERS or self.at("var"):
                 raise _Unread  # e, E, I; words and units such as "cm"
-            if text in "iI":
+            if text == "i":  # (I was refused above)
                 self.notations.add("i")
             return ("var", text.lower())  # latex2sympy lower-cases symbols: X is x
         if kind == "cmd":
